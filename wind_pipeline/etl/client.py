@@ -1,0 +1,148 @@
+"""HTTP client of the connector API: Arrow transport, timeouts, retries for transient failures.
+
+Connection errors, timeouts and 5xx are retried with exponential backoff and jitter, then raised
+as ``ApiUnavailableError``; a 4xx is the request's fault and is raised at once as
+``ApiRejectedError`` with the API's own ``detail``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from wind_pipeline.etl.errors import ApiRejectedError, ApiUnavailableError, TerminalError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+DEFAULT_TIMEOUT = 30.0  # seconds to wait for a read; a year of readings arrives well within it
+CONNECT_TIMEOUT = 5.0  # a server that does not accept within 5 s is down, not slow
+DEFAULT_RETRIES = 4  # retries after the first attempt: 5 attempts in all
+DEFAULT_BACKOFF = 0.5  # seconds before the first retry, doubled each time
+MAX_BACKOFF = 10.0  # cap of one wait
+JITTER = 0.5  # each wait is scaled by a random factor in [1 - JITTER, 1]
+
+
+def backoff_delay(attempt: int, backoff: float) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based): exponential, capped, jittered."""
+    return min(MAX_BACKOFF, backoff * 2**attempt) * (1 - JITTER * random.random())
+
+
+def _iso_utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+
+
+def _detail(response: httpx.Response) -> str:
+    """The API's ``detail`` as one line (FastAPI's validation errors are a list of dicts)."""
+    try:
+        detail: Any = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    if isinstance(detail, list):
+        detail = "; ".join(
+            f"{'.'.join(map(str, item.get('loc', [])[1:]))}: {item.get('msg', item)}"
+            if isinstance(item, dict)
+            else str(item)
+            for item in detail
+        )
+    return " ".join(str(detail).split()) or response.reason_phrase
+
+
+class ConnectorClient:
+    """One ``httpx.Client`` to the connector API; use as a context manager or call ``close()``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        self._sleep = sleep
+        headers = {"Accept": ARROW_STREAM}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
+            transport=transport,
+        )
+
+    def __enter__(self) -> ConnectorClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def fetch(self, start: datetime, end: datetime, variables: Sequence[str]) -> pa.Table:
+        """Readings in ``[start, end)``: ``timestamp`` then one float64 column per variable."""
+        params = {"start": _iso_utc(start), "end": _iso_utc(end), "variables": ",".join(variables)}
+        body = self._get("/data", params)
+        return _read_arrow(body, variables)
+
+    def _get(self, path: str, params: dict[str, str]) -> bytes:
+        """The body of a 2xx answer, retrying transient failures; raises on anything else."""
+        last_problem = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._sleep(backoff_delay(attempt - 1, self.backoff))
+            try:
+                response = self._http.get(path, params=params)
+            except httpx.TransportError as exc:  # refused, reset, timed out, broken stream
+                last_problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                continue
+            if response.status_code >= 500:
+                last_problem = f"HTTP {response.status_code}: {_detail(response)}"
+                continue
+            if response.status_code >= 400:
+                raise _rejected(response)
+            return response.content
+        raise ApiUnavailableError(
+            f"the connector API at {self.base_url} is unavailable after "
+            f"{self.retries + 1} attempts ({last_problem})",
+            hint="check that it is running and --api-url / CONNECTOR_API_URL",
+        )
+
+
+def _rejected(response: httpx.Response) -> ApiRejectedError:
+    hint = ""
+    if response.status_code in (401, 403):
+        hint = "set --api-key or CONNECTOR_API_KEY to the API's key"
+    return ApiRejectedError(response.status_code, _detail(response), hint=hint)
+
+
+def _read_arrow(body: bytes, variables: Sequence[str]) -> pa.Table:
+    import pyarrow as pa
+
+    try:
+        table = pa.ipc.open_stream(body).read_all()
+    except pa.ArrowInvalid as exc:
+        raise TerminalError(
+            f"the connector API did not answer with an Arrow stream: {exc}",
+            hint="check that --api-url points at the connector API",
+        ) from exc
+    expected = ["timestamp", *variables]
+    if table.column_names != expected:
+        raise TerminalError(
+            f"the connector API answered columns {table.column_names}, expected {expected}"
+        )
+    return table

@@ -1,0 +1,91 @@
+"""Connections to the target database, and the one place database failures become errors.
+
+Two ways in, same PostgreSQL: ``create_engine`` (SQLAlchemy, for Dagster and ``create_schema``)
+and ``DirectDatabase`` (bare psycopg2, so that ``wind-etl DATE`` need not import SQLAlchemy).
+Both hand out DBAPI connections through ``raw_connection()``, which is all the load needs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING, Any, Protocol
+
+from wind_pipeline.etl.errors import DatabaseError, InvalidInputError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+_SCHEME = re.compile(r"^(postgres|postgresql)(\+psycopg2)?://", re.IGNORECASE)
+_PASSWORD = re.compile(r"(://[^:/@?]*:)[^@/?]*@")
+HINT = "check --database-url or TARGET_DATABASE_URL, and that PostgreSQL is running"
+
+
+class RawConnectionSource(Protocol):
+    """Anything that hands out DBAPI connections: a SQLAlchemy Engine or a ``DirectDatabase``."""
+
+    def raw_connection(self) -> Any: ...
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for an error message."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+def _check_scheme(url: str) -> re.Match[str]:
+    match = _SCHEME.match(url)
+    if match is None:
+        raise InvalidInputError(
+            f"unsupported database URL {redact(url)!r}",
+            hint="use postgresql://… or postgresql+psycopg2://user:password@host:port/database",
+        )
+    return match
+
+
+def create_engine(url: str) -> sa.Engine:
+    """A SQLAlchemy engine on psycopg2, also for a bare ``postgresql://`` URL.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which is not installed.
+    """
+    import sqlalchemy as sa
+
+    _check_scheme(url)
+    try:
+        parsed = sa.engine.make_url(url).set(drivername="postgresql+psycopg2")
+    except sa.exc.ArgumentError as exc:
+        message = f"malformed database URL {redact(url)!r}: {exc}"
+        raise InvalidInputError(message, hint=HINT) from exc
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+class DirectDatabase:
+    """psycopg2 connections from a URL, without SQLAlchemy (the CLI's fast path)."""
+
+    def __init__(self, url: str) -> None:
+        match = _check_scheme(url)
+        self.url = url
+        self._dsn = "postgresql://" + url[match.end() :]
+
+    def raw_connection(self) -> Any:
+        import psycopg2
+
+        return psycopg2.connect(self._dsn)
+
+    def dispose(self) -> None:
+        """Nothing pooled, nothing to release; mirrors ``Engine.dispose``."""
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """True for driver and SQLAlchemy database errors (without importing either needlessly)."""
+    psycopg2 = sys.modules.get("psycopg2")
+    if psycopg2 is not None and isinstance(exc, psycopg2.Error):
+        return True
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)
+
+
+def database_error(exc: BaseException, doing: str) -> DatabaseError:
+    """A one-line ``DatabaseError`` saying what we were doing and the server's first line."""
+    orig = getattr(exc, "orig", None) or exc
+    first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return DatabaseError(f"target database error while {doing}: {first_line}", hint=HINT)

@@ -1,0 +1,159 @@
+"""Write ten-minute statistics into the target: one transaction per UTC day, replace not append.
+
+Per day: a transaction-scoped advisory lock keyed on the day (concurrent loads of a day queue up),
+insert-or-ignore the signal rows, delete the day's rows of those signals, binary COPY the new
+rows. A failure rolls the day back to its previous rows.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from wind_pipeline.etl import db
+from wind_pipeline.etl.signals import (
+    STATISTICS,
+    signal_description,
+    signal_name,
+    signal_unit,
+)
+from wind_pipeline.etl.transform import DAY_US, StatsColumns, stats_from_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import sqlalchemy as sa
+
+# First key of pg_advisory_xact_lock(int, int): "WIND" in ASCII, so our locks are recognisable
+# in pg_locks; the second key is the day's proleptic ordinal.
+LOCK_NAMESPACE = 0x57494E44
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension
+_COPY_TRAILER = b"\xff\xff"
+_COPY_ROW = np.dtype(
+    [("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("id_len", ">i4"), ("id", ">i4"),
+     ("value_len", ">i4"), ("value", ">f8")]
+)  # fmt: skip
+_COPY_SQL = "COPY data (timestamp, signal_id, value) FROM STDIN WITH (FORMAT binary)"
+# The minimum count that makes a statistic defined (SPEC §4.1).
+MIN_COUNT = {"count": 0, "mean": 1, "min": 1, "max": 1, "std": 2}
+
+
+def load(engine: sa.Engine | db.RawConnectionSource, stats: pd.DataFrame) -> int:
+    """Replace the target's rows for every UTC day ``stats`` covers; return rows written."""
+    return sum(load_days(engine, stats_from_frame(stats)).values())
+
+
+def load_days(
+    source: db.RawConnectionSource,
+    stats: StatsColumns,
+    on_day: Callable[[date, int], None] | None = None,
+) -> dict[date, int]:
+    """Load day by day (each its own transaction); return rows written per day."""
+    written: dict[date, int] = {}
+    try:
+        conn = source.raw_connection()
+    except Exception as exc:
+        if db.is_database_error(exc):
+            raise db.database_error(exc, "connecting") from exc
+        raise
+    try:
+        for day, rows in _split_days(stats):
+            written[day] = _load_day(conn, day, rows)
+            if on_day is not None:
+                on_day(day, written[day])
+    finally:
+        conn.close()
+    return written
+
+
+def _split_days(stats: StatsColumns) -> Iterator[tuple[date, StatsColumns]]:
+    days = stats.timestamps_us // DAY_US
+    order = np.argsort(days, kind="stable")
+    bounds = np.flatnonzero(np.diff(days[order])) + 1
+    for part in np.split(order, bounds) if len(order) else []:
+        day = date(1970, 1, 1) + timedelta(days=int(days[part[0]]))
+        yield day, _take(stats, part)
+
+
+def _take(stats: StatsColumns, rows: np.ndarray) -> StatsColumns:
+    return StatsColumns(
+        timestamps_us=stats.timestamps_us[rows],
+        variables=stats.variables,
+        var_index=stats.var_index[rows],
+        count=stats.count[rows],
+        mean=stats.mean[rows],
+        min=stats.min[rows],
+        max=stats.max[rows],
+        std=stats.std[rows],
+    )
+
+
+def _load_day(conn, day: date, stats: StatsColumns) -> int:
+    """One day in one transaction; rolled back whole on any failure."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, day.toordinal()))
+            ids = _ensure_signals(cur, stats.variables)
+            _delete_day(cur, day, list(ids.values()))
+            payload, rows = _copy_payload(stats, ids)
+            _copy(cur, payload)
+        conn.commit()
+        return rows
+    except Exception as exc:
+        conn.rollback()
+        if db.is_database_error(exc):
+            raise db.database_error(exc, f"loading {day.isoformat()}") from exc
+        raise
+
+
+def _ensure_signals(cur, variables: tuple[str, ...]) -> dict[tuple[int, str], int]:
+    """Signal ids keyed by (variable index, statistic), inserting the missing signals."""
+    wanted = [(v, s) for v in variables for s in STATISTICS]
+    rows = [
+        (signal_name(v, s), v, s, signal_unit(v, s), signal_description(v, s)) for v, s in wanted
+    ]
+    cur.execute(
+        "INSERT INTO signal (name, variable, statistic, unit, description) "
+        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+        "ON CONFLICT DO NOTHING",
+        [list(column) for column in zip(*rows, strict=True)],
+    )
+    cur.execute("SELECT name, id FROM signal WHERE name = ANY(%s)", ([r[0] for r in rows],))
+    by_name = dict(cur.fetchall())
+    position = {v: i for i, v in enumerate(variables)}
+    return {(position[v], s): by_name[signal_name(v, s)] for v, s in wanted}
+
+
+def _delete_day(cur, day: date, signal_ids: list[int]) -> None:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    cur.execute(
+        "DELETE FROM data WHERE signal_id = ANY(%s) AND timestamp >= %s AND timestamp < %s",
+        (signal_ids, start, start + timedelta(days=1)),
+    )
+
+
+def _copy_payload(stats: StatsColumns, ids: dict[tuple[int, str], int]) -> tuple[bytes, int]:
+    """The melted rows (one per window and defined statistic) in PostgreSQL's binary COPY format."""
+    parts = []
+    for statistic in STATISTICS:
+        values = getattr(stats, statistic).astype(np.float64)
+        keep = (stats.count >= MIN_COUNT[statistic]) & ~np.isnan(values)
+        id_of_var = np.array(
+            [ids[(i, statistic)] for i in range(len(stats.variables))], dtype=np.int32
+        )
+        chunk = np.empty(int(keep.sum()), dtype=_COPY_ROW)
+        chunk["fields"], chunk["ts_len"], chunk["id_len"], chunk["value_len"] = 3, 8, 4, 8
+        chunk["ts"] = stats.timestamps_us[keep] - _PG_EPOCH_US
+        chunk["id"] = id_of_var[stats.var_index[keep]]
+        chunk["value"] = values[keep]
+        parts.append(chunk)
+    rows = np.concatenate(parts)
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER, len(rows)
+
+
+def _copy(cur, payload: bytes) -> None:
+    cur.copy_expert(_COPY_SQL, io.BytesIO(payload))
