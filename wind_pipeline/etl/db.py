@@ -89,3 +89,21 @@ def database_error(exc: BaseException, doing: str) -> DatabaseError:
     orig = getattr(exc, "orig", None) or exc
     first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
     return DatabaseError(f"target database error while {doing}: {first_line}", hint=HINT)
+
+
+def schema_present(source: RawConnectionSource) -> bool:
+    """Whether both target tables exist: one cheap query, so most runs skip SQLAlchemy."""
+    try:
+        conn = source.raw_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT to_regclass('signal') IS NOT NULL AND to_regclass('data') IS NOT NULL"
+                )
+                return bool(cur.fetchone()[0])
+        finally:
+            conn.close()
+    except Exception as exc:
+        if is_database_error(exc):
+            raise database_error(exc, "connecting") from exc
+        raise
