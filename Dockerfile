@@ -1,0 +1,35 @@
+# One image for every service of docker-compose.yml: the connector API, the one-shot seed and
+# schema jobs, and the Dagster code server, webserver and daemon. Runs launched by Dagster's
+# default run launcher execute inside the code server's container, from this same image.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DAGSTER_HOME=/opt/dagster/home
+
+WORKDIR /opt/wind_pipeline
+
+# Dependencies first, in their own layer, so that a code change does not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir -p wind_pipeline connector_api \
+    && touch wind_pipeline/__init__.py connector_api/__init__.py \
+    && pip install . \
+    && pip uninstall -y wind-pipeline
+
+COPY wind_pipeline ./wind_pipeline
+COPY connector_api ./connector_api
+RUN pip install --no-deps .
+
+# The instance (storage from DAGSTER_POSTGRES_URL, the run queue) and the workspace that points
+# the webserver and the daemon at the code server over gRPC.
+COPY dagster.yaml ${DAGSTER_HOME}/dagster.yaml
+COPY workspace.docker.yaml /opt/dagster/workspace.yaml
+COPY docker/seed_if_empty.py /opt/wind_pipeline/seed_if_empty.py
+
+# Nothing here needs root.
+RUN useradd --create-home --uid 10001 wind \
+    && mkdir -p /data/storage ${DAGSTER_HOME}/storage \
+    && chown -R wind:wind /data ${DAGSTER_HOME}
+USER wind

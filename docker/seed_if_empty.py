@@ -1,0 +1,33 @@
+"""One-shot compose service: seed the source database on first start only, never drop.
+
+Generates the days from ``WIND_PIPELINE_START_DATE`` to yesterday when the table is empty or
+missing; the connector API's live mode then fills today up to now. Same rule as ``wind-stack``.
+"""
+
+import os
+import sys
+from datetime import UTC, date, datetime
+
+from wind_pipeline.stack import StackError, seed_source_if_empty
+
+
+def main() -> int:
+    text = os.environ.get("WIND_PIPELINE_START_DATE", "")
+    try:
+        start = date.fromisoformat(text)
+    except ValueError:
+        print(
+            f"seed: WIND_PIPELINE_START_DATE={text!r} is not a date (YYYY-MM-DD)", file=sys.stderr
+        )
+        return 2
+    days = max((datetime.now(UTC).date() - start).days, 1)
+    try:
+        seed_source_if_empty(os.environ["SOURCE_DATABASE_URL"], days, start=start)
+    except StackError as error:
+        print(f"seed: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
