@@ -1,0 +1,88 @@
+"""``create_app()``: the connector API over the source database. It only ever reads."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from connector_api import db
+from connector_api.deps import load_variables
+from connector_api.routes import data, meta
+from connector_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """Every 4xx and 503 body: one sentence naming the problem and what is allowed."""
+
+    detail: str
+
+
+def _validation_message(error: dict) -> str:
+    name = str(error["loc"][-1]) if error.get("loc") else "request"
+    hint = data.PARAMETER_HELP.get(name)
+    if error.get("type") == "missing":
+        return f"missing parameter: {name}" + (f" ({hint})" if hint else "")
+    if name == "format":
+        return f"unknown format {error.get('input')!r}; {hint}"
+    expected = f"; expected {hint}" if hint else ""
+    return f"invalid {name}={error.get('input')!r}: {error.get('msg')}{expected}"
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    detail = "; ".join(_validation_message(e) for e in exc.errors())
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    first_line = db.first_line(getattr(exc, "orig", exc))
+    log.warning("source database error: %s", first_line)
+    return JSONResponse({"detail": f"source database unavailable: {first_line}"}, status_code=503)
+
+
+def _lifespan(settings: Settings):
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = db.create_engine(settings.database_url)
+        try:  # read the catalogue once; a missing table or database is retried per request
+            app.state.variables = await run_in_threadpool(load_variables, app.state.engine)
+        except db.ERRORS as error:
+            log.warning("source database not reachable at startup: %s", db.first_line(error))
+            app.state.variables = None
+        try:
+            yield
+        finally:
+            app.state.engine.dispose()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API; ``settings`` default to the environment (SOURCE_DATABASE_URL, CONNECTOR_API_KEY)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Wind turbine connector API",
+        summary="One-minute turbine readings from the source database, as JSON, CSV or Arrow.",
+        version="1.0.0",
+        lifespan=_lifespan(settings),
+        responses={
+            401: {"model": Problem, "description": "Missing or wrong X-API-Key."},
+            422: {"model": Problem, "description": "A bad parameter, named with what is allowed."},
+            503: {"model": Problem, "description": "The source database is unavailable."},
+        },
+    )
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    for error_type in db.ERRORS:
+        app.add_exception_handler(error_type, _on_database_error)
+    app.include_router(data.router)
+    app.include_router(meta.router)
+    return app

@@ -1,0 +1,45 @@
+"""The API's configuration: one class, read from the environment once."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@localhost:5432/source"
+
+
+def psycopg2_url(url: str) -> str:
+    """Name the psycopg2 driver: SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"not a PostgreSQL URL: {url!r}; expected postgresql+psycopg2://…")
+    return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+
+
+class Settings(BaseSettings):
+    """Where the source database is, and the optional API key."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("database_url", "SOURCE_DATABASE_URL"),
+        description="SQLAlchemy URL of the source database (bare postgresql:// is accepted).",
+    )
+    api_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("api_key", "CONNECTOR_API_KEY"),
+        description="When set, every route but /health and the docs needs this X-API-Key.",
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _named_driver(cls, url: str) -> str:
+        return psycopg2_url(url)
+
+    @field_validator("api_key")
+    @classmethod
+    def _blank_means_none(cls, key: str | None) -> str | None:
+        return key or None
