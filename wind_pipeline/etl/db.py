@@ -88,7 +88,12 @@ def database_error(exc: BaseException, doing: str) -> DatabaseError:
     """A one-line ``DatabaseError`` saying what we were doing and the server's first line."""
     orig = getattr(exc, "orig", None) or exc
     first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-    return DatabaseError(f"target database error while {doing}: {first_line}", hint=HINT)
+    hint = "create the schema first: wind-etl init-db" if _is_missing_table(orig) else HINT
+    return DatabaseError(f"target database error while {doing}: {first_line}", hint=hint)
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    return getattr(exc, "pgcode", None) == "42P01"  # undefined_table
 
 
 def schema_present(source: RawConnectionSource) -> bool:

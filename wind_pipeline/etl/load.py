@@ -151,8 +151,9 @@ def _copy_payload(stats: StatsColumns, ids: dict[tuple[int, str], int]) -> tuple
         chunk["id"] = id_of_var[stats.var_index[keep]]
         chunk["value"] = values[keep]
         parts.append(chunk)
-    rows = np.concatenate(parts)
-    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER, len(rows)
+    # Joined as bytes: np.concatenate would convert the big-endian fields to native order.
+    body = b"".join(part.tobytes() for part in parts)
+    return _COPY_HEADER + body + _COPY_TRAILER, sum(len(part) for part in parts)
 
 
 def _copy(cur, payload: bytes) -> None:
