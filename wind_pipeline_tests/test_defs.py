@@ -1,0 +1,51 @@
+"""The code location loads, and holds every asset, check, job and schedule by name."""
+
+import dagster as dg
+
+from wind_pipeline.definitions import defs
+
+
+def test_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_every_definition_is_present_by_name() -> None:
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
+        "raw_readings",
+        "ten_minute_stats",
+        "signal_data",
+    }
+    assert {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys} == {
+        ("raw_readings", "readings_complete"),
+        ("raw_readings", "readings_in_physical_range"),
+        ("raw_readings", "readings_not_frozen"),
+        ("ten_minute_stats", "windows_complete"),
+        ("ten_minute_stats", "statistics_consistent"),
+        ("signal_data", "target_matches_stats"),
+    }
+    assert repository.has_job("wind_etl_job")
+    assert repository.has_schedule_def("wind_etl_daily")
+    assert defs.get_schedule_def("wind_etl_daily").job_name == "wind_etl_job"
+
+
+def test_assets_are_grouped_partitioned_and_single_run_backfilled() -> None:
+    for key in ("raw_readings", "ten_minute_stats", "signal_data"):
+        asset = defs.get_assets_def(key)
+        assert asset.group_names_by_key[dg.AssetKey(key)] == "wind"
+        assert isinstance(asset.partitions_def, dg.DailyPartitionsDefinition)
+        assert asset.partitions_def.timezone == "UTC"
+        assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+        assert asset.specs_by_key[dg.AssetKey(key)].description
+    assert defs.get_assets_def("raw_readings").op.retry_policy.max_retries == 3
+
+
+def test_the_job_runs_in_process() -> None:
+    job = defs.get_job_def("wind_etl_job")
+    assert job.executor_def is dg.in_process_executor
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == {
+        "raw_readings",
+        "ten_minute_stats",
+        "signal_data",
+    }
