@@ -94,3 +94,8 @@ def raw_from_source(source_url: str, day: date, variables, days: int = 1) -> pd.
     for variable in variables:
         frame[variable] = frame[variable].astype(np.float64)
     return frame
+
+
+def source_row_count(source_url: str) -> int:
+    with connect(source_url) as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM data")).scalar()
