@@ -118,11 +118,11 @@ def parse_variables(text: str) -> list[str]:
     return names
 
 
-def init_db(args: argparse.Namespace) -> int:
+def create_schema(database_url: str) -> None:
     from wind_pipeline.etl.db import create_engine, database_error, is_database_error
     from wind_pipeline.etl.schema import create_schema
 
-    engine = create_engine(args.database_url)
+    engine = create_engine(database_url)
     try:
         create_schema(engine)
     except Exception as exc:
@@ -131,6 +131,10 @@ def init_db(args: argparse.Namespace) -> int:
         raise
     finally:
         engine.dispose()
+
+
+def init_db(args: argparse.Namespace) -> int:
+    create_schema(args.database_url)
     print("target schema ready (tables signal, data)")
     return 0
 
@@ -140,7 +144,7 @@ def ensure_schema(database) -> None:
     from wind_pipeline.etl.db import schema_present
 
     if not schema_present(database):
-        init_db(argparse.Namespace(database_url=database.url))
+        create_schema(database.url)
 
 
 def run(args: argparse.Namespace) -> int:
