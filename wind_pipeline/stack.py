@@ -206,7 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def check_ports_free(host: str, ports: dict[str, int]) -> None:
     """Fail with one line naming the first busy port, before anything is started."""
     for service, port in ports.items():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the servers do: a port whose old connections linger in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError as error:
@@ -295,10 +298,11 @@ def run_stack(args: argparse.Namespace, folder: DataFolder) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stopping = time.monotonic()
         stop_children(children)
         if server is not None:
             stop_postgres(server)
-        say("stopped")
+        say(f"stopped ({time.monotonic() - stopping:.1f} s)")
     return 0  # not reached: watch() only returns by an exception
 
 
@@ -403,7 +407,8 @@ def stack_environment(
 
 def _url_host(host: str) -> str:
     """The address to put in URLs: a wildcard listener is reached on loopback."""
-    return {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"[{host}]" if ":" in host else host
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:

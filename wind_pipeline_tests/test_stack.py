@@ -1,0 +1,254 @@
+"""``wind-stack`` end to end: start, materialize one partition through the running Dagster,
+refuse a busy port, stop everything on Ctrl-C, and reuse the data on a second start.
+
+Two stack starts in all, because each costs ~20 s of ``dagster dev`` start-up on two cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import sqlalchemy as sa
+
+pytestmark = pytest.mark.slow
+
+READY_TIMEOUT_S = 150
+RUN_TIMEOUT_S = 120
+STOP_LIMIT_S = 15
+SEED_DAYS = 2
+
+LAUNCH_RUN = """
+mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename
+  ... on LaunchRunSuccess { run { runId } }
+  ... on PythonError { message }
+  ... on InvalidSubsetError { message }
+  ... on RunConfigValidationInvalid { errors { message } }
+} }
+"""
+RUN_STATUS = """
+query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }
+"""
+
+
+def wind_stack() -> str:
+    return str(Path(sys.executable).parent / "wind-stack")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A short data folder (the PostgreSQL socket lives in it; its path is limited in length)."""
+    path = Path(tempfile.mkdtemp(prefix="ws"))
+    yield path / "d"
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_stack(data: Path, api_port: int, dagster_port: int, log: Path):
+    """Start ``wind-stack`` as a user's shell would: SIGINT at its default (SPEC §10)."""
+    argv = [wind_stack(), "--data-dir", str(data), "--api-port", str(api_port),
+            "--dagster-port", str(dagster_port), "--seed-days", str(SEED_DAYS),
+            "--timeout", str(READY_TIMEOUT_S)]  # fmt: skip
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+    try:
+        wait_ready(proc, log)
+        yield proc
+    finally:
+        if proc.poll() is None:  # a failed test must not leave a stack behind
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_ready(proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S + 10
+    while "wind-stack: ready" not in log.read_text():
+        if proc.poll() is not None:
+            pytest.fail(f"wind-stack exited ({proc.returncode}):\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"wind-stack not ready in time:\n{log.read_text()}")
+        time.sleep(0.5)
+
+
+def stack_env(data: Path) -> dict[str, str]:
+    """The variables the stack wrote to env.sh for a user's shell."""
+    lines = (data / "env.sh").read_text().splitlines()
+    pairs = [
+        shlex.split(line.removeprefix("export "))[0] for line in lines if line.startswith("export ")
+    ]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def process_tree(data: Path, stack: subprocess.Popen) -> list[psutil.Process]:
+    """Every process the stack started, and the PostgreSQL server with its workers."""
+    root = psutil.Process(stack.pid)
+    postmaster = psutil.Process(int((data / "pg" / "postmaster.pid").read_text().split()[0]))
+    return [root, *root.children(recursive=True), postmaster, *postmaster.children(recursive=True)]
+
+
+def running(procs: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+    return alive
+
+
+def stop_and_time(data: Path, stack: subprocess.Popen) -> tuple[float, list, int]:
+    procs = process_tree(data, stack)
+    assert len(procs) >= 6  # stack, API, dagster dev and its services, postgres and workers
+    started = time.monotonic()
+    stack.send_signal(signal.SIGINT)
+    while running(procs) and time.monotonic() - started < STOP_LIMIT_S + 5:
+        stack.poll()
+        time.sleep(0.1)
+    return time.monotonic() - started, running(procs), stack.wait(5)
+
+
+def launch_partition_run(dagster_url: str, partition: str) -> str:
+    params = {
+        "selector": {
+            "repositoryLocationName": "wind_pipeline",
+            "repositoryName": "__repository__",
+            "jobName": "wind_etl_job",
+        },
+        "runConfigData": {},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+    }
+    body = httpx.post(
+        f"{dagster_url}/graphql", json={"query": LAUNCH_RUN, "variables": {"params": params}},
+        timeout=60,
+    ).json()  # fmt: skip
+    result = body["data"]["launchRun"]
+    assert result["__typename"] == "LaunchRunSuccess", result
+    return result["run"]["runId"]
+
+
+def wait_for_run(dagster_url: str, run_id: str, log: Path) -> str:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    query = {"query": RUN_STATUS, "variables": {"runId": run_id}}
+    while time.monotonic() < deadline:
+        status = httpx.post(f"{dagster_url}/graphql", json=query, timeout=10).json()
+        status = status["data"]["runOrError"]["status"]
+        if status in {"SUCCESS", "FAILURE", "CANCELED"}:
+            return status
+        time.sleep(1)
+    pytest.fail(f"run {run_id} still not finished after {RUN_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+def test_stack_serves_runs_stops_and_restarts(data_dir: Path, tmp_path: Path):
+    api_port, dagster_port = free_port(), free_port()
+    dagster_url = f"http://127.0.0.1:{dagster_port}"
+    first_day = datetime.now(UTC).date() - timedelta(days=SEED_DAYS)
+
+    with running_stack(data_dir, api_port, dagster_port, tmp_path / "first.log") as stack:
+        health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=10)
+        assert health.status_code == 200
+        assert httpx.get(f"{dagster_url}/server_info", timeout=10).status_code == 200
+        env = stack_env(data_dir)
+        assert env["WIND_PIPELINE_START_DATE"] == first_day.isoformat()
+
+        check_busy_port_is_refused(api_port, tmp_path)
+        check_second_stack_on_same_folder_is_refused(data_dir)
+
+        run_id = launch_partition_run(dagster_url, first_day.isoformat())
+        assert wait_for_run(dagster_url, run_id, tmp_path / "first.log") == "SUCCESS"
+        check_target_matches_source(env, first_day)
+        seeded_rows = source_rows_before(env, first_day + timedelta(days=SEED_DAYS))
+
+        took, left, code = stop_and_time(data_dir, stack)
+        assert left == [] and took <= STOP_LIMIT_S, (took, left)
+        assert code == 0
+
+    log = (tmp_path / "first.log").read_text()
+    assert "source: empty; generating 2 days" in log
+
+    with running_stack(data_dir, api_port, dagster_port, tmp_path / "second.log") as stack:
+        assert "rows already there; not seeding" in (tmp_path / "second.log").read_text()
+        assert source_rows_before(env, first_day + timedelta(days=SEED_DAYS)) == seeded_rows
+        check_target_matches_source(env, first_day)  # the first run's rows are still there
+        took, left, code = stop_and_time(data_dir, stack)
+        assert left == [] and took <= STOP_LIMIT_S, (took, left)
+
+
+def check_busy_port_is_refused(busy_port: int, tmp_path: Path) -> None:
+    other = tmp_path / "never-created"
+    started = time.monotonic()
+    result = subprocess.run(
+        [wind_stack(), "--data-dir", str(other), "--api-port", str(busy_port),
+         "--dagster-port", str(free_port())],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert f"port {busy_port} on 127.0.0.1 (the connector API) is busy" in result.stderr
+    assert "--api-port" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - started < 10
+    assert not other.exists()  # nothing started, nothing created
+
+
+def check_second_stack_on_same_folder_is_refused(data: Path) -> None:
+    result = subprocess.run(
+        [wind_stack(), "--data-dir", str(data), "--api-port", str(free_port()),
+         "--dagster-port", str(free_port())],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "another wind-stack" in result.stderr
+
+
+def source_rows_before(env: dict[str, str], end: date) -> int:
+    with sa.create_engine(env["SOURCE_DATABASE_URL"]).connect() as conn:
+        query = sa.text("SELECT count(*) FROM data WHERE timestamp < :end")
+        return conn.execute(query, {"end": end}).scalar_one()
+
+
+def check_target_matches_source(env: dict[str, str], day: date) -> None:
+    """wind_speed statistics in the target equal the source aggregated independently, in SQL."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    window = {"start": start, "end": start + timedelta(days=1)}
+    with sa.create_engine(env["SOURCE_DATABASE_URL"]).connect() as conn:
+        expected = conn.execute(sa.text("""
+            SELECT date_bin('10 minutes', timestamp, :start) AS t,
+                   count(wind_speed), avg(wind_speed), stddev_samp(wind_speed)
+            FROM data WHERE timestamp >= :start AND timestamp < :end GROUP BY 1 ORDER BY 1
+        """), window).all()  # fmt: skip
+    with sa.create_engine(env["TARGET_DATABASE_URL"]).connect() as conn:
+        rows = conn.execute(sa.text("""
+            SELECT s.name, d.timestamp, d.value FROM data d JOIN signal s ON s.id = d.signal_id
+            WHERE d.timestamp >= :start AND d.timestamp < :end
+        """), window).all()  # fmt: skip
+    got = {(name, ts): value for name, ts, value in rows}
+    assert len(expected) == 144
+    assert sum(1 for name, _ in got if name == "wind_speed_count") == 144
+    for t, count, mean, std in expected:
+        assert got[("wind_speed_count", t)] == count
+        assert math.isclose(got[("wind_speed_mean", t)], mean, rel_tol=1e-9)
+        assert math.isclose(got[("wind_speed_std", t)], std, rel_tol=1e-9)
