@@ -11,6 +11,10 @@ from datetime import UTC, date, datetime
 from wind_pipeline.stack import StackError, seed_source_if_empty
 
 
+def report(message: str) -> None:
+    print(f"seed: {message}", flush=True)
+
+
 def main() -> int:
     text = os.environ.get("WIND_PIPELINE_START_DATE", "")
     try:
@@ -20,9 +24,12 @@ def main() -> int:
             f"seed: WIND_PIPELINE_START_DATE={text!r} is not a date (YYYY-MM-DD)", file=sys.stderr
         )
         return 2
-    days = max((datetime.now(UTC).date() - start).days, 1)
+    days = (datetime.now(UTC).date() - start).days
+    if days < 1:
+        print(f"seed: WIND_PIPELINE_START_DATE={text} is not in the past", file=sys.stderr)
+        return 2
     try:
-        seed_source_if_empty(os.environ["SOURCE_DATABASE_URL"], days, start=start)
+        seed_source_if_empty(os.environ["SOURCE_DATABASE_URL"], days, start=start, report=report)
     except StackError as error:
         print(f"seed: {error}", file=sys.stderr)
         return 1

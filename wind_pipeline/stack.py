@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -347,7 +347,12 @@ def source_row_count(url: str) -> int:
 
 
 def seed_source_if_empty(
-    url: str, days: int, *, faults: bool = False, start: date | None = None
+    url: str,
+    days: int,
+    *,
+    faults: bool = False,
+    start: date | None = None,
+    report: Callable[[str], None] = say,
 ) -> bool:
     """Generate ``days`` days ending today when the source is empty; never touch existing data.
 
@@ -355,10 +360,10 @@ def seed_source_if_empty(
     """
     rows = source_row_count(url)
     if rows:
-        say(f"source: {rows:,} rows already there; not seeding")
+        report(f"source: {rows:,} rows already there; not seeding")
         return False
     start = start or datetime.now(UTC).date() - timedelta(days=days)
-    say(f"source: empty; generating {days} days from {start} (connector-api seed)")
+    report(f"source: empty; generating {days} days from {start} (connector-api seed)")
     argv = [
         "connector-api",
         "seed",
@@ -371,7 +376,7 @@ def seed_source_if_empty(
     ]
     output = run_tool(*argv, *(["--faults"] if faults else []))
     if output:
-        say(f"source: {output.splitlines()[-1]}")
+        report(f"source: {output.splitlines()[-1]}")
     return True
 
 

@@ -6,13 +6,16 @@ when it rejects a file (it only prints the reason), so any output counts as a fa
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,3 +141,38 @@ def test_dockerfile_copies_files_that_exist():
     assert sources
     missing = [s for s in sources if not (REPO / s).exists()]
     assert missing == []
+
+
+def run_seed_service(env: dict[str, str]) -> subprocess.CompletedProcess:
+    script = REPO / "docker" / "seed_if_empty.py"
+    return subprocess.run(
+        [sys.executable, str(script)], env={**os.environ, **env}, capture_output=True, text=True
+    )
+
+
+def test_seed_service_seeds_an_empty_source_once(source_url):
+    """The compose ``seed`` one-shot fills an empty source, then leaves it alone on every `up`."""
+    start = datetime.now(UTC).date() - timedelta(days=2)
+    env = {"SOURCE_DATABASE_URL": source_url, "WIND_PIPELINE_START_DATE": start.isoformat()}
+    count = sa.text("SELECT count(*), min(timestamp) FROM data")
+
+    first = run_seed_service(env)
+    assert first.returncode == 0, first.stderr
+    with sa.create_engine(source_url).connect() as conn:
+        rows, first_ts = conn.execute(count).one()
+    assert rows == 2 * 1440 and first_ts.date() == start  # start..yesterday, no faults
+
+    again = run_seed_service(env)
+    assert again.returncode == 0 and "not seeding" in again.stdout
+    with sa.create_engine(source_url).connect() as conn:
+        assert conn.execute(count).one()[0] == rows
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [("2099-01-01", "is not in the past"), ("soon", "is not a date")]
+)
+def test_seed_service_rejects_a_bad_start_date(source_url, value, message):
+    result = run_seed_service(
+        {"SOURCE_DATABASE_URL": source_url, "WIND_PIPELINE_START_DATE": value}
+    )
+    assert result.returncode == 2 and message in result.stderr
