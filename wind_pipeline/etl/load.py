@@ -113,19 +113,27 @@ def _load_day(conn, day: date, stats: StatsColumns) -> int:
 def _ensure_signals(cur, variables: tuple[str, ...]) -> dict[tuple[int, str], int]:
     """Signal ids keyed by (variable index, statistic), inserting the missing signals."""
     wanted = [(v, s) for v in variables for s in STATISTICS]
-    rows = [
-        (signal_name(v, s), v, s, signal_unit(v, s), signal_description(v, s)) for v, s in wanted
-    ]
-    cur.execute(
-        "INSERT INTO signal (name, variable, statistic, unit, description) "
-        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-        "ON CONFLICT DO NOTHING",
-        [list(column) for column in zip(*rows, strict=True)],
-    )
-    cur.execute("SELECT name, id FROM signal WHERE name = ANY(%s)", ([r[0] for r in rows],))
-    by_name = dict(cur.fetchall())
+    names = [signal_name(v, s) for v, s in wanted]
+    by_name = _signal_ids(cur, names)
+    if len(by_name) < len(names):  # only a new variable pays for the insert
+        rows = [
+            (signal_name(v, s), v, s, signal_unit(v, s), signal_description(v, s))
+            for v, s in wanted
+        ]
+        cur.execute(
+            "INSERT INTO signal (name, variable, statistic, unit, description) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+            "ON CONFLICT DO NOTHING",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        by_name = _signal_ids(cur, names)
     position = {v: i for i, v in enumerate(variables)}
     return {(position[v], s): by_name[signal_name(v, s)] for v, s in wanted}
+
+
+def _signal_ids(cur, names: list[str]) -> dict[str, int]:
+    cur.execute("SELECT name, id FROM signal WHERE name = ANY(%s)", (names,))
+    return dict(cur.fetchall())
 
 
 def _delete_day(cur, day: date, signal_ids: list[int]) -> None:
