@@ -8,7 +8,8 @@ import os
 import sys
 from datetime import UTC, date, datetime
 
-from wind_pipeline.stack import StackError, seed_source_if_empty
+from wind_pipeline.stack.console import StackError
+from wind_pipeline.stack.source import seed_source_if_empty
 
 
 def report(message: str) -> None:
