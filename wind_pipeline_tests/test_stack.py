@@ -252,3 +252,44 @@ def check_target_matches_source(env: dict[str, str], day: date) -> None:
         assert got[("wind_speed_count", t)] == count
         assert math.isclose(got[("wind_speed_mean", t)], mean, rel_tol=1e-9)
         assert math.isclose(got[("wind_speed_std", t)], std, rel_tol=1e-9)
+
+
+def start_sleeper() -> subprocess.Popen:
+    """A stand-in child: its own session and process group, like the stack's children."""
+    return subprocess.Popen(["sleep", "60"], start_new_session=True)
+
+
+def test_leftovers_of_a_killed_stack_are_stopped_by_pid_and_start_time(tmp_path: Path):
+    from wind_pipeline.stack.processes import Child, record_children, stop_leftovers
+
+    ours, stranger = start_sleeper(), start_sleeper()
+    try:
+        record = tmp_path / "children.pids"
+        record_children(record, [Child("connector API", ours.pid, signal.SIGTERM)])
+        # A reused pid: same number, another start time. It must survive.
+        started = psutil.Process(stranger.pid).create_time()
+        with record.open("a") as out:
+            out.write(f"{stranger.pid} {started - 100} SIGTERM dagster dev\n")
+
+        stop_leftovers(record)
+
+        assert ours.wait(5) == -signal.SIGTERM
+        assert stranger.poll() is None
+        assert not record.exists()
+    finally:
+        for proc in (ours, stranger):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_busy_port_is_named_with_the_option_that_moves_it():
+    from wind_pipeline.stack.console import StackError
+    from wind_pipeline.stack.network import check_ports_free
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(StackError, match=rf"port {port} on 127.0.0.1 .* --dagster-port"):
+            check_ports_free("127.0.0.1", {"Dagster UI": (port, "--dagster-port")})
+    check_ports_free("127.0.0.1", {"Dagster UI": (port, "--dagster-port")})  # free again
