@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv
 
+from connector_api.db import connect
 from connector_api.schema import CREATE_TABLE, TABLE
 
 MINUTES_PER_DAY = 1440
@@ -151,9 +154,6 @@ def generate(
 
 def to_csv(readings: dict[str, np.ndarray]) -> bytes:
     """The readings as COPY-ready CSV (no header, empty field = NULL), built in C by pyarrow."""
-    import pyarrow as pa
-    import pyarrow.csv
-
     table = pa.table(
         {
             "timestamp": pa.array(readings["timestamp"].astype("datetime64[us]")).cast(
@@ -195,8 +195,6 @@ def write(
     replace: bool = False,
 ) -> SeedReport:
     """Generate ``[start, end)`` and write it: insert-or-ignore, or replace the range."""
-    from connector_api.db import connect
-
     began = time.perf_counter()
     readings = generate(start, end, seed=seed, faults=faults)
     payload = to_csv(readings)

@@ -1,0 +1,186 @@
+"""``connector-api``: seed the source database, or serve the API over it.
+
+Heavy imports (numpy, FastAPI, uvicorn) happen inside the subcommands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+
+PROG = "connector-api"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _fail(command: str, message: str, code: int = 1) -> int:
+    print(f"{PROG} {command}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _parse_date(option: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option} {text!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    from connector_api.settings import DEFAULT_DATABASE_URL, psycopg2_url
+
+    return psycopg2_url(
+        args.database_url or os.environ.get("SOURCE_DATABASE_URL") or DEFAULT_DATABASE_URL
+    )
+
+
+def _iso(moment) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_seed(args: argparse.Namespace) -> int:
+    """Generate and write the range; print what was written."""
+    try:
+        start, end = _parse_date("--start", args.start), _parse_date("--end", args.end)
+        url = _database_url(args)
+        from connector_api import generator
+
+        first, last = generator.resolve_range(start, args.days, end)
+    except ValueError as error:
+        return _fail("seed", str(error), 2)
+    from connector_api import db
+
+    try:
+        report = generator.write(
+            url, first, last, seed=args.seed, faults=args.faults, replace=args.replace
+        )
+    except db.ERRORS as error:
+        return _fail("seed", f"database {db.safe_url(url)}: {db.first_line(error)}")
+    print(
+        f"seeded {_iso(report.start)} to {_iso(report.end)} (end exclusive): "
+        f"{report.rows_written} rows written of {report.rows_generated} generated "
+        f"in {report.seconds:.2f} s"
+    )
+    return 0
+
+
+def _bind(host: str, port: int):
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # claim the port now: a bound, non-listening socket can be shared
+    except OSError as error:
+        sock.close()
+        message = f"cannot listen on {host}:{port}: {error.strerror}; choose another --port"
+        raise OSError(message) from None
+    return sock
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Check the database and the port, optionally catch up and go live, then serve."""
+    from connector_api import db, live
+
+    try:
+        url = _database_url(args)
+    except ValueError as error:
+        return _fail("serve", str(error), 2)
+    try:
+        db.connect(url).close()
+    except db.ERRORS as error:
+        return _fail(
+            "serve", f"cannot reach the source database {db.safe_url(url)}: {db.first_line(error)}"
+        )
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as error:
+        return _fail("serve", str(error))
+
+    import uvicorn
+
+    from connector_api.app import create_app
+    from connector_api.settings import Settings
+
+    appender = None
+    if args.live:
+        report = live.catch_up(url, seed=args.seed, faults=args.faults)
+        caught = f"{report.rows_written} rows up to {_iso(report.end)}" if report else "up to date"
+        print(f"live: caught up ({caught}); appending each new minute", flush=True)
+        appender = live.LiveAppender(url, seed=args.seed, faults=args.faults)
+        appender.start()
+    print(f"serving http://{args.host}:{args.port} (docs at /docs)", flush=True)
+    config = uvicorn.Config(
+        create_app(Settings(database_url=url)),
+        log_level=args.log_level,
+        timeout_graceful_shutdown=3,
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if appender:
+            appender.stop()
+            appender.join(timeout=5)
+        sock.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="The source side: seed the database, serve the API.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    url_help = "SQLAlchemy URL of the source database (default: $SOURCE_DATABASE_URL)"
+
+    seed = commands.add_parser("seed", help="generate one-minute readings into the source table")
+    seed.add_argument(
+        "--start", metavar="DATE", help="first day, UTC (default: DAYS days before today)"
+    )
+    span = seed.add_mutually_exclusive_group()
+    span.add_argument("--days", type=int, default=10, help="number of days (default: 10)")
+    span.add_argument("--end", metavar="DATE", help="day after the last one (exclusive)")
+    seed.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    seed.add_argument(
+        "--faults", action="store_true", help="inject gaps, NULL runs, frozen values and spikes"
+    )
+    seed.add_argument(
+        "--replace", action="store_true", help="overwrite the range instead of insert-or-ignore"
+    )
+    seed.add_argument("--database-url", help=url_help)
+    seed.set_defaults(run=run_seed)
+
+    serve = commands.add_parser("serve", help="serve the connector API")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--live", action="store_true", help="fill up to now, then append each new minute"
+    )
+    serve.add_argument(
+        "--seed", type=int, default=42, help="random seed of live minutes (default: 42)"
+    )
+    serve.add_argument("--faults", action="store_true", help="inject faults into live minutes")
+    serve.add_argument("--database-url", help=url_help)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(run=run_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Live mode of ``connector-api serve --live``: the source keeps filling up minute by minute.
+
+A minute's reading (labelled by its start) exists once the minute has passed, so the table
+always holds every minute before the current one, and yesterday is complete after midnight.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from connector_api import db, generator
+from connector_api.schema import CREATE_TABLE, TABLE
+
+log = logging.getLogger(__name__)
+
+MINUTE = timedelta(minutes=1)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def last_timestamp(database_url: str) -> datetime | None:
+    """The newest reading's timestamp (creating the table if needed), or None if empty."""
+    conn = db.connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(CREATE_TABLE)
+            cur.execute(f'SELECT max("timestamp") FROM {TABLE}')
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def catch_up(
+    database_url: str, *, seed: int = 42, faults: bool = False, now: datetime | None = None
+) -> generator.SeedReport | None:
+    """Write every minute from the last reading (or today's midnight) up to the current minute."""
+    until = (now or _now()).replace(second=0, microsecond=0)
+    last = last_timestamp(database_url)
+    start = last + MINUTE if last else until.replace(hour=0, minute=0)
+    if start >= until:
+        return None
+    return generator.write(database_url, start, until, seed=seed, faults=faults)
+
+
+class LiveAppender(threading.Thread):
+    """Appends each minute as it passes until ``stop()``; errors are logged and retried."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        seed: int = 42,
+        faults: bool = False,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        super().__init__(name="connector-api-live", daemon=True)
+        self.database_url, self.seed, self.faults, self.clock = database_url, seed, faults, clock
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                report = catch_up(
+                    self.database_url, seed=self.seed, faults=self.faults, now=self.clock()
+                )
+                if report:
+                    log.info("live: appended %d row(s) up to %s", report.rows_written, report.end)
+            except db.ERRORS as error:
+                log.warning(
+                    "live: could not append (retrying next minute): %s", db.first_line(error)
+                )
+            now = self.clock()
+            next_minute = now.replace(second=0, microsecond=0) + MINUTE
+            self._stopped.wait((next_minute - now).total_seconds() + 0.05)
