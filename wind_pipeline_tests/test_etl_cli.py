@@ -141,3 +141,20 @@ def test_help_shows_both_forms():
     assert result.returncode == 0
     assert "wind-etl DATE [--end DATE]" in result.stdout
     assert "wind-etl init-db [--database-url URL]" in result.stdout
+
+
+def test_a_run_imports_neither_pandas_nor_sqlalchemy(api, target_url):
+    """The fast path that keeps `wind-etl DATE` well under a second."""
+    wind_etl("init-db", database_url=target_url)
+    code = (
+        "import sys; from wind_pipeline.cli import main; main(sys.argv[1:]); "
+        "print(sorted(m for m in ('pandas', 'sqlalchemy') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "2024-01-01", "--api-url", api, "--database-url", target_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
