@@ -82,10 +82,20 @@ def get_data(
     engine: EngineDep,
     allowed: VariablesDep,
     start: Annotated[
-        str, Query(description=PARAMETER_HELP["start"], examples=["2024-01-01T00:00:00Z"])
+        str,
+        Query(
+            description=PARAMETER_HELP["start"],
+            examples=["2024-01-01T00:00:00Z"],
+            json_schema_extra={"format": "date-time"},
+        ),
     ],
     end: Annotated[
-        str, Query(description=PARAMETER_HELP["end"], examples=["2024-01-02T00:00:00Z"])
+        str,
+        Query(
+            description=PARAMETER_HELP["end"],
+            examples=["2024-01-02T00:00:00Z"],
+            json_schema_extra={"format": "date-time"},
+        ),
     ],
     variables: Annotated[
         list[str] | None,
