@@ -94,8 +94,8 @@ def extract_readings(
 
     raw = extract(connector_api.client, start, end, config.variables)
     days = pd.date_range(start, end, freq="D", inclusive="left")
-    present = set(raw["timestamp"].dt.floor("D"))
-    empty = [day.strftime("%Y-%m-%d") for day in days if day not in present]
+    rows_per_day = raw.groupby(raw["timestamp"].dt.floor("D")).size()
+    empty = [f"{day:%Y-%m-%d}" for day in days.difference(rows_per_day.index)]
     if empty and not config.allow_empty:
         listed = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
         raise NoSourceDataError(

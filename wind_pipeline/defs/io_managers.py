@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 TIMESTAMP_COLUMN = "timestamp"
+DAY_US = 86_400_000_000
 
 
 class PartitionedParquetIOManager(dg.ConfigurableIOManager):
@@ -30,13 +31,13 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             return
         if not context.has_asset_partitions:
             path = self._unpartitioned_path(context.asset_key)
-            _write(obj, path)
+            _write(pa.Table.from_pandas(obj, preserve_index=False), path)
             context.add_output_metadata({"path": str(path), "row_count": len(obj)})
             return
         keys = context.asset_partition_keys
-        days = _split_by_day(obj, keys, context.asset_key)
-        for key in keys:
-            _write(days.get(key, obj.iloc[0:0]), self._partition_path(context.asset_key, key))
+        table = pa.Table.from_pandas(obj, preserve_index=False)
+        for key, day in zip(keys, _split_by_day(table, keys, context.asset_key), strict=True):
+            _write(day, self._partition_path(context.asset_key, key))
         location = (
             self._partition_path(context.asset_key, keys[0])
             if len(keys) == 1
@@ -63,36 +64,35 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
         return self._asset_dir(asset_key).with_suffix(".parquet")
 
 
-def _split_by_day(
-    frame: pd.DataFrame, keys: list[str], asset_key: dg.AssetKey
-) -> dict[str, pd.DataFrame]:
-    """The frame's rows grouped by UTC day (``YYYY-MM-DD``); rows outside ``keys`` are a bug."""
-    if frame.empty:
-        return {}
-    if TIMESTAMP_COLUMN not in frame.columns:
+def _split_by_day(table: pa.Table, keys: list[str], asset_key: dg.AssetKey) -> list[pa.Table]:
+    """One zero-copy slice of ``table`` per partition key (a UTC day); stray rows are a bug."""
+    if TIMESTAMP_COLUMN not in table.column_names:
         raise ValueError(
             f"cannot store {asset_key.to_user_string()} by partition: it has no "
-            f"{TIMESTAMP_COLUMN!r} column (columns: {list(frame.columns)})"
+            f"{TIMESTAMP_COLUMN!r} column (columns: {table.column_names})"
         )
-    stamps = pd.DatetimeIndex(frame[TIMESTAMP_COLUMN])
-    if stamps.tz is not None:
-        stamps = stamps.tz_convert("UTC").tz_localize(None)
-    day_labels = np.datetime_as_string(stamps.values.astype("datetime64[D]"))
-    groups = {str(day): part for day, part in frame.groupby(day_labels, sort=False)}
-    stray = sorted(set(groups) - set(keys))
+    stamps = table.column(TIMESTAMP_COLUMN).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    stamps = stamps.to_numpy()
+    if len(stamps) > 1 and (np.diff(stamps) < 0).any():
+        order = np.argsort(stamps, kind="stable")
+        table, stamps = table.take(order), stamps[order]
+    starts = np.array(keys, dtype="datetime64[D]").astype("datetime64[us]").astype(np.int64)
+    first = np.searchsorted(stamps, starts)
+    last = np.searchsorted(stamps, starts + DAY_US)
+    stray = len(stamps) - int((last - first).sum())
     if stray:
         raise ValueError(
-            f"{asset_key.to_user_string()} has rows on days outside the partitions being "
-            f"written ({keys[0]}..{keys[-1]}): {', '.join(stray[:5])}"
+            f"{asset_key.to_user_string()} has {stray} rows on days outside the partitions "
+            f"being written ({keys[0]}..{keys[-1]})"
         )
-    return groups
+    return [table.slice(lo, hi - lo) for lo, hi in zip(first, last, strict=True)]
 
 
-def _write(frame: pd.DataFrame, path: Path) -> None:
+def _write(table: pa.Table, path: Path) -> None:
     """Write atomically, so a crash never leaves half a file where a good one was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), partial)
+    pq.write_table(table, partial)
     os.replace(partial, path)
 
 

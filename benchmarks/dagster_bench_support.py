@@ -1,0 +1,128 @@
+"""What both Dagster benchmarks need: a throwaway stack and a timer for ``dagster`` commands.
+
+The stack is the real thing on one machine: an embedded PostgreSQL holding the source, target
+and Dagster databases, the connector API as its own process, the repo's ``dagster.yaml`` in a
+fresh ``DAGSTER_HOME``. Floors are small projects written into the stack's folder and loaded
+with the very same ``dagster asset materialize -m <module>`` command.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Stack:
+    folder: Path
+    env: dict[str, str]
+
+    def write_module(self, name: str, source: str) -> str:
+        """A module importable by ``dagster -m`` from this stack's folder; returns its name."""
+        (self.folder / f"{name}.py").write_text(source)
+        return name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the connector API at {url} did not become healthy")
+
+
+@contextmanager
+def stack(first_day: date, days: int) -> Iterator[Stack]:
+    """PostgreSQL + seeded source + the API over HTTP + a DAGSTER_HOME; all removed on exit."""
+    from connector_api.generator import seed
+    from wind_pipeline import local_postgres
+
+    folder = Path(tempfile.mkdtemp(prefix="wb"))  # short: the socket path lives inside
+    server = local_postgres.start_server(folder / "pg", delete_on_exit=True)
+    api = None
+    try:
+        urls = {
+            name: local_postgres.create_database(server, name)
+            for name in local_postgres.STACK_DATABASES
+        }
+        report = seed(urls["source"], start=first_day, days=days)
+        print(f"seeded {report.rows_written} rows ({days} days) in {report.seconds:.1f} s")
+        api_url = f"http://127.0.0.1:{_free_port()}"
+        api = subprocess.Popen(
+            [str(BIN / "connector-api"), "serve", "--port", api_url.rsplit(":", 1)[1],
+             "--database-url", urls["source"], "--log-level", "warning"],
+        )  # fmt: skip
+        _wait_healthy(api_url)
+        home = folder / "dagster_home"
+        home.mkdir()
+        shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_POSTGRES_URL": urls["dagster"],
+            "CONNECTOR_API_URL": api_url,
+            "TARGET_DATABASE_URL": urls["target"],
+            "WIND_PIPELINE_START_DATE": first_day.isoformat(),
+            "WIND_PIPELINE_STORAGE_DIR": str(folder / "storage"),
+        }
+        yield Stack(folder, env)
+    finally:
+        if api is not None:
+            api.terminate()
+            api.wait(timeout=10)
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def materialize_seconds(stack: Stack, module: str, *partition_args: str) -> float:
+    """Wall time of one ``dagster asset materialize`` process, failing loudly if it fails."""
+    command = [str(BIN / "dagster"), "asset", "materialize", "-m", module, "--select", "*"]
+    began = time.perf_counter()
+    result = subprocess.run(
+        [*command, *partition_args], env=stack.env, cwd=stack.folder, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - began
+    if result.returncode != 0:
+        sys.exit(f"{module} failed:\n{result.stderr[-4000:]}")
+    return seconds
+
+
+def medians(
+    stack: Stack, modules: list[str], partition_args: list[str], runs: int, *, warm_up: bool = True
+) -> dict[str, float]:
+    """Median seconds per module (after one warm-up each), runs interleaved against drift."""
+    if warm_up:
+        for module in modules:
+            materialize_seconds(stack, module, *partition_args)
+    samples: dict[str, list[float]] = {module: [] for module in modules}
+    for run in range(runs):
+        for module in modules:
+            samples[module].append(materialize_seconds(stack, module, *partition_args))
+            print(f"  run {run + 1}/{runs} {module}: {samples[module][-1]:.2f} s", flush=True)
+    return {module: statistics.median(values) for module, values in samples.items()}
