@@ -101,9 +101,15 @@ def test_an_empty_day_fails_unless_allowed(api, target_url):
     assert_one_line_error(empty, 6, "no source data for 2024-03-01", "--allow-empty")
     assert target_row_count(target_url) == 0
 
-    allowed = wind_etl("2024-03-01", "--allow-empty", api_url=api, database_url=target_url)
+    allowed = wind_etl(
+        "2024-03-01", "--end", "2024-03-08", "--allow-empty", api_url=api, database_url=target_url
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert allowed.stdout.startswith("2024-03-01: read 0 rows, 144 windows, wrote 288 rows")
+    assert "total: 8 days, read 0 rows, wrote 2304 rows" in allowed.stdout
+    progress = allowed.stderr.splitlines()  # a range of 8 days or more reports progress
+    assert progress[0].startswith("wind-etl: fetching 8 days from http://127.0.0.1:")
+    assert progress[-1] == "wind-etl: loaded 8/8 days"
 
 
 def test_an_api_that_is_down_is_retried_then_one_line(target_url):
