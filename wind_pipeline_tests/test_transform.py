@@ -1,10 +1,13 @@
 """The 10-minute statistics on hand-made frames, and against pandas' own resampling."""
 
+import statistics
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wind_pipeline.etl.errors import InvalidInputError
 from wind_pipeline.etl.transform import ten_minute_stats
@@ -121,3 +124,32 @@ def test_a_year_matches_pandas_resample():
         np.testing.assert_allclose(
             out[column].to_numpy(), expected[column].to_numpy(), rtol=tolerance, atol=tolerance
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=-5, max_value=65),
+            st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e6)),
+        ),
+        max_size=40,
+    )
+)
+def test_any_readings_match_a_plain_python_computation(readings):
+    """Arbitrary minutes (some outside the hour, duplicates, NULLs) against a naive loop."""
+    raw = frame([m for m, _ in readings], x=[np.nan if v is None else v for _, v in readings])
+    out = stats_of(raw, 60)
+    assert len(out) == 6
+    for i, row in out.iterrows():
+        samples = [v for m, v in readings if v is not None and 10 * i <= m < 10 * (i + 1)]
+        assert row["count"] == len(samples)
+        if samples:
+            assert row["min"] == min(samples) and row["max"] == max(samples)
+            assert row["mean"] == pytest.approx(statistics.fmean(samples), rel=1e-12, abs=1e-9)
+        else:
+            assert np.isnan(row["mean"]) and np.isnan(row["min"])
+        if len(samples) >= 2:
+            assert row["std"] == pytest.approx(statistics.stdev(samples), rel=1e-9, abs=1e-6)
+        else:
+            assert np.isnan(row["std"])
