@@ -168,26 +168,19 @@ def start_children(
     folder.logs.mkdir(parents=True, exist_ok=True)
     folder.storage.mkdir(parents=True, exist_ok=True)
     child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    api = [
-        source.tool_path("connector-api"),
-        "serve",
-        "--live",
-        "--host",
-        args.host,
-        "--port",
-        str(args.api_port),
-        "--database-url",
-        env["SOURCE_DATABASE_URL"],
-    ]
+    api = [source.tool_path("connector-api"), "serve", "--live", "--host", args.host,
+           "--port", str(args.api_port), "--database-url", env["SOURCE_DATABASE_URL"]]  # fmt: skip
     dagster = [source.tool_path("dagster"), "dev", *data_folder.workspace_args(),
                "-h", args.host, "-p", str(args.dagster_port)]  # fmt: skip
     # uvicorn stops on SIGTERM; dagster dev shuts its webserver, daemon and code server down
-    # cleanly on SIGINT, as after a Ctrl-C in its own terminal.
+    # cleanly on SIGINT, as after a Ctrl-C in its own terminal. Both work in the data folder, so
+    # that dagster dev does not warn about a dagster.yaml in the caller's folder.
+    common = {"env": child_env, "cwd": folder.root}
     return [
-        processes.start_child("connector API", api, child_env,
-                              folder.logs / "connector-api.log", signal.SIGTERM),
-        processes.start_child("dagster dev", dagster, child_env,
-                              folder.logs / "dagster.log", signal.SIGINT),
+        processes.start_child("connector API", api, **common,
+                              log=folder.logs / "connector-api.log", stop_signal=signal.SIGTERM),
+        processes.start_child("dagster dev", dagster, **common,
+                              log=folder.logs / "dagster.log", stop_signal=signal.SIGINT),
     ]  # fmt: skip
 
 

@@ -38,18 +38,22 @@ class Child:
 
 
 def start_child(
-    name: str, argv: list[str], env: dict[str, str], log: Path, stop_signal: signal.Signals
+    name: str,
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    log: Path,
+    stop_signal: signal.Signals,
 ) -> Child:
-    """Start ``argv`` in a new session, output to ``log``, working in the log's data folder
-    (so ``dagster dev`` does not pick up, and warn about, a dagster.yaml in the caller's folder).
-    """
+    """Start ``argv`` in a new session (its own process group), output appended to ``log``."""
     say(f"{name}: starting (log in {log})")
     with log.open("ab") as out:
         out.write(f"\n=== {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: {shlex.join(argv)}\n".encode())
         out.flush()
         process = subprocess.Popen(
             argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            cwd=log.parent.parent, start_new_session=True,
+            cwd=cwd, start_new_session=True,
         )  # fmt: skip
     return Child(name, process.pid, stop_signal, log, process)
 
