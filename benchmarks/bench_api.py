@@ -1,0 +1,147 @@
+"""GET /data over loopback: one day x 2 variables per format against a constant `[]` endpoint in
+the same server process, and one year x 3 variables as Arrow against a direct COPY.
+
+Run: .venv/bin/python benchmarks/bench_api.py   (starts its own embedded PostgreSQL and server)
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+REQUESTS = 60
+YEAR_RUNS = 5
+DAY_PARAMS = {"start": "2023-06-01T00:00:00Z", "end": "2023-06-02T00:00:00Z"}
+YEAR_PARAMS = {"start": "2023-01-01T00:00:00Z", "end": "2024-01-01T00:00:00Z"}
+
+
+def serve(url: str, port: int) -> None:
+    """The benchmark's own app: the product's app plus a floor route (not in the product)."""
+    import uvicorn
+    from fastapi.responses import Response
+
+    from connector_api.app import create_app
+    from connector_api.settings import Settings
+
+    app = create_app(Settings(database_url=url))
+
+    @app.get("/floor", include_in_schema=False)
+    def floor() -> Response:
+        return Response(b"[]", media_type="application/json")
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def median_ms(client: httpx.Client, path: str, params: dict, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        with client.stream("GET", path, params=params) as response:
+            response.raise_for_status()
+            for _ in response.iter_raw():
+                pass
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000
+
+
+def direct_copy_ms(url: str) -> float:
+    """The floor of the year figure: the same rows straight out of PostgreSQL, no HTTP."""
+    from connector_api import db
+
+    conn = db.connect(url)
+    try:
+        with conn.cursor() as cur:
+            times = []
+            for _ in range(YEAR_RUNS):
+                began = time.perf_counter()
+                cur.copy_expert(
+                    "COPY (SELECT timestamp, wind_speed, power, ambient_temperature FROM data"
+                    " WHERE timestamp >= '2023-01-01Z' AND timestamp < '2024-01-01Z'"
+                    " ORDER BY timestamp) TO STDOUT",
+                    io.BytesIO(),
+                )
+                times.append(time.perf_counter() - began)
+        return statistics.median(times) * 1000
+    finally:
+        conn.close()
+
+
+def vacuum(url: str) -> None:
+    """Settle the fresh rows (hint bits, statistics) as a routinely vacuumed database would be."""
+    from connector_api import db
+
+    conn = db.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("VACUUM ANALYZE data")
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    from connector_api.generator import seed
+    from wind_pipeline import local_postgres
+
+    with tempfile.TemporaryDirectory(prefix="bapi") as folder:
+        server = local_postgres.start_server(Path(folder) / "pg", delete_on_exit=True)
+        url = local_postgres.create_database(server, "source")
+        seed(url, start=date(2023, 1, 1), days=365)
+        vacuum(url)
+        port = free_port()
+        api = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)])
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+                for _ in range(200):
+                    try:
+                        client.get("/health")
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.05)
+                run(client, url)
+        finally:
+            api.terminate()
+            api.wait(timeout=10)
+            server.cleanup()
+
+
+def run(client: httpx.Client, url: str) -> None:
+    day = {**DAY_PARAMS, "variables": "wind_speed,power"}
+    for name in ("json", "csv", "arrow", "ndjson"):  # warm up every path
+        median_ms(client, "/data", {**day, "format": name}, 5)
+    floor = median_ms(client, "/floor", {}, REQUESTS)
+    print(f"GET /data 1 day x 2 vars, median of {REQUESTS} over loopback")
+    print(f"  floor (constant []): {floor:.2f} ms")
+    for name, target in (("json", 8), ("csv", None), ("arrow", 3), ("ndjson", None)):
+        ms = median_ms(client, "/data", {**day, "format": name}, REQUESTS)
+        goal = f", target <= {target} ms" if target else ""
+        print(f"  {name:6}: {ms:.2f} ms, ratio to floor {ms / floor:.2f}{goal}")
+    year = {**YEAR_PARAMS, "variables": "wind_speed,power,ambient_temperature", "format": "arrow"}
+    median_ms(client, "/data", year, 1)
+    arrow = median_ms(client, "/data", year, YEAR_RUNS)
+    copy = direct_copy_ms(url)
+    print(f"GET /data 1 year x 3 vars Arrow, median of {YEAR_RUNS}: {arrow:.0f} ms")
+    print(f"  floor, direct COPY (SELECT ...) TO STDOUT: {copy:.0f} ms")
+    print(f"  ratio: {arrow / copy:.2f} (target <= 2)")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        main()
