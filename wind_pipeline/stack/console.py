@@ -37,10 +37,10 @@ wind-stack is up. Ctrl-C stops everything; the data stays in {shown}/ for the ne
   Source data     from {start} (UTC), live: a new reading every minute
   Logs            {logs}/
 
-First click: {ui}/assets -> signal_data -> Materialize -> pick partition {yesterday}
-  (yesterday, complete) and launch; the run page shows extract, transform, load and the checks.
-Then: backfill a range from the same dialog, and turn on the schedule wind_etl_daily in
-  Automation so that each new day is loaded after midnight UTC.
+First click: {ui}/locations/wind_pipeline/asset-groups/wind -> Materialize all
+  -> partition {yesterday} (yesterday, complete) -> Launch run. The run page shows extract,
+  transform and load with their checks. Then: a range of partitions from the same dialog
+  (a backfill, in one run), and the schedule wind_etl_daily switched on in Automation.
 
 The CLI against this stack, from another shell (or `source {env_file}`):
 {exports}
