@@ -161,30 +161,41 @@ def run(args: argparse.Namespace) -> int:
     from wind_pipeline.etl.pipeline import run_range
 
     days = (last - first).days + 1
-    database = DirectDatabase(args.database_url)
-    ensure_schema(database)
-    progress = days >= PROGRESS_MIN_DAYS
-    if progress:
-        print(f"{PROG}: fetching {days} days from {args.api_url} …", file=sys.stderr, flush=True)
     began = time.perf_counter()
-    done = []
-
-    def on_day(report) -> None:
-        done.append(report)
-        print(report.summary(), flush=True)
-        if progress and (len(done) % max(1, days // 10) == 0 or len(done) == days):
-            print(f"{PROG}: loaded {len(done)}/{days} days", file=sys.stderr, flush=True)
-
     with ConnectorClient(args.api_url, args.api_key, retries=args.retries) as client:
-        run_range(
-            client, database, first, last, variables, allow_empty=args.allow_empty, on_day=on_day
+        database = DirectDatabase(args.database_url)
+        ensure_schema(database)  # before the fetch: a wrong URL fails in a second, not after it
+        if days >= PROGRESS_MIN_DAYS:
+            print(f"{PROG}: fetching {days} days from {args.api_url} …", file=sys.stderr)
+        reports = run_range(
+            client,
+            database,
+            first,
+            last,
+            variables,
+            allow_empty=args.allow_empty,
+            on_day=Progress(days),
         )
     if days > 1:
-        read = sum(r.rows_read for r in done)
-        written = sum(r.rows_written for r in done)
+        read = sum(r.rows_read for r in reports)
+        written = sum(r.rows_written for r in reports)
         seconds = time.perf_counter() - began
         print(f"total: {days} days, read {read} rows, wrote {written} rows in {seconds:.2f} s")
     return 0
+
+
+class Progress:
+    """Each day's summary on stdout as it lands; for long ranges a count every tenth on stderr."""
+
+    def __init__(self, days: int) -> None:
+        self.days, self.done = days, 0
+        self.every = max(1, days // 10) if days >= PROGRESS_MIN_DAYS else 0
+
+    def __call__(self, report) -> None:
+        self.done += 1
+        print(report.summary(), flush=True)
+        if self.every and (self.done % self.every == 0 or self.done == self.days):
+            print(f"{PROG}: loaded {self.done}/{self.days} days", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,6 @@
 """The connector client: retry rules (mock transport), then the real API over HTTP."""
 
+import re
 import socket
 from datetime import UTC, datetime
 
@@ -8,7 +9,12 @@ import pyarrow as pa
 import pytest
 
 from wind_pipeline.etl.client import MAX_BACKOFF, ConnectorClient, backoff_delay
-from wind_pipeline.etl.errors import ApiRejectedError, ApiUnavailableError, TransientError
+from wind_pipeline.etl.errors import (
+    ApiRejectedError,
+    ApiUnavailableError,
+    InvalidInputError,
+    TransientError,
+)
 from wind_pipeline.etl.extract import extract
 
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
@@ -92,6 +98,19 @@ def test_the_request_carries_the_contract():
 
 def test_backoff_is_capped():
     assert all(MAX_BACKOFF / 2 <= backoff_delay(20, 0.5) <= MAX_BACKOFF for _ in range(50))
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("127.0.0.1:8000", "no http(s) scheme or host"),
+        ("ftp://api", "no http(s) scheme or host"),
+        ("http://127.0.0.1:70000", "port 70000 is out of range"),
+    ],
+)
+def test_a_malformed_base_url_is_refused_before_any_request(url, problem):
+    with pytest.raises(InvalidInputError, match=re.escape(problem)):
+        ConnectorClient(url)
 
 
 def closed_port() -> int:

@@ -83,6 +83,9 @@ def test_init_db_is_idempotent(target_url):
         (["2024-01-01", "--variables", " , "], "--variables is empty"),
         (["2024-01-01", "--bogus"], "unrecognized arguments: --bogus"),
         ([], "the following arguments are required: DATE"),
+        (["2024-01-01", "--api-url", "localhost:8000"], "malformed connector API URL"),
+        (["2024-01-01", "--retries", "-1"], "--retries must be 0 or more"),
+        (["init-db", "--bogus"], "unrecognized arguments: --bogus"),
     ],
 )
 def test_bad_arguments_are_one_line(args, fragment):

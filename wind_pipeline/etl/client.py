@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from wind_pipeline.etl.errors import ApiRejectedError, ApiUnavailableError, TerminalError
+from wind_pipeline.etl.errors import (
+    ApiRejectedError,
+    ApiUnavailableError,
+    InvalidInputError,
+    TerminalError,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,6 +61,26 @@ def _detail(response: httpx.Response) -> str:
     return " ".join(str(detail).split()) or response.reason_phrase
 
 
+def _checked_base_url(base_url: str) -> str:
+    """The URL without a trailing slash; refuses at once what no retry could fix."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        problem = str(exc)
+    else:
+        problem = ""
+        if url.scheme not in ("http", "https") or not url.host:
+            problem = "no http(s) scheme or host"
+        elif url.port is not None and not 0 < url.port < 65536:
+            problem = f"port {url.port} is out of range"
+    if problem:
+        raise InvalidInputError(
+            f"malformed connector API URL {base_url!r}: {problem}",
+            hint="give one like http://127.0.0.1:8000 with --api-url or CONNECTOR_API_URL",
+        )
+    return base_url.rstrip("/")
+
+
 class ConnectorClient:
     """One ``httpx.Client`` to the connector API; use as a context manager or call ``close()``."""
 
@@ -70,7 +95,7 @@ class ConnectorClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _checked_base_url(base_url)
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
@@ -118,9 +143,10 @@ class ConnectorClient:
             if response.status_code >= 400:
                 raise _rejected(response)
             return response.content
+        attempts = self.retries + 1
         raise ApiUnavailableError(
-            f"the connector API at {self.base_url} is unavailable after "
-            f"{self.retries + 1} attempts ({last_problem})",
+            f"the connector API at {self.base_url} is unavailable after {attempts} "
+            f"attempt{'s' if attempts > 1 else ''} ({last_problem})",
             hint="check that it is running and --api-url / CONNECTOR_API_URL",
         )
 
@@ -129,6 +155,8 @@ def _rejected(response: httpx.Response) -> ApiRejectedError:
     hint = ""
     if response.status_code in (401, 403):
         hint = "set --api-key or CONNECTOR_API_KEY to the API's key"
+    elif response.status_code == 404:
+        hint = "is --api-url (CONNECTOR_API_URL) the connector API's base URL?"
     return ApiRejectedError(response.status_code, _detail(response), hint=hint)
 
 
