@@ -130,6 +130,20 @@ def test_a_day_without_source_data_fails_once_with_a_clear_message(
     assert target_row_count(target_url, *day_bounds(date(2024, 1, 5))) == 0
 
 
+def test_an_unknown_variable_fails_once_with_the_apis_message(seed_source, run_assets) -> None:
+    seed_source(days=1)
+    config = {"ops": {"raw_readings": {"config": {"variables": ["wind_speed", "rotor_rpm"]}}}}
+
+    result = run_assets(partition_key="2024-01-01", run_config=config, raise_on_error=False)
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert "rotor_rpm" in message
+    assert "wind_speed" in message  # the API names what is allowed
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+
+
 def test_allow_empty_writes_zero_counts(seed_source, run_assets, target_url) -> None:
     seed_source(days=1)
     config = {"ops": {"raw_readings": {"config": {"allow_empty": True}}}}

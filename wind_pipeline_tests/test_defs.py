@@ -1,8 +1,10 @@
 """The code location loads, and holds every asset, check, job and schedule by name."""
 
 import dagster as dg
+import pytest
 
 from wind_pipeline.definitions import defs
+from wind_pipeline.defs.partitions import start_date_from_env
 
 
 def test_definitions_load() -> None:
@@ -49,3 +51,13 @@ def test_the_job_runs_in_process() -> None:
         "ten_minute_stats",
         "signal_data",
     }
+
+
+def test_the_start_date_comes_from_the_environment(monkeypatch) -> None:
+    monkeypatch.delenv("WIND_PIPELINE_START_DATE", raising=False)
+    assert start_date_from_env() == "2024-01-01"
+    monkeypatch.setenv("WIND_PIPELINE_START_DATE", "2023-06-15")
+    assert start_date_from_env() == "2023-06-15"
+    monkeypatch.setenv("WIND_PIPELINE_START_DATE", "15/06/2023")
+    with pytest.raises(ValueError, match=r"'15/06/2023' is not a date; use the form YYYY-MM-DD"):
+        start_date_from_env()

@@ -19,7 +19,7 @@ from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.defs.target import target_preview
 from wind_pipeline.etl.config import DEFAULT_VARIABLES
-from wind_pipeline.etl.errors import NoSourceDataError, TransientError
+from wind_pipeline.etl.errors import InvalidInputError, NoSourceDataError, TransientError
 from wind_pipeline.etl.signals import STATISTICS
 
 GROUP = "wind"
@@ -92,6 +92,10 @@ def extract_readings(
     """The readings of ``[start, end)``, refusing days without any (unless ``allow_empty``)."""
     from wind_pipeline.etl.extract import extract
 
+    if not config.variables:
+        raise InvalidInputError(
+            "no variables to fetch", hint=f"list some in the run config, e.g. {DEFAULT_VARIABLES}"
+        )
     raw = extract(connector_api.client, start, end, config.variables)
     days = pd.date_range(start, end, freq="D", inclusive="left")
     rows_per_day = raw.groupby(raw["timestamp"].dt.floor("D")).size()
