@@ -8,8 +8,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import psycopg2
 import pytest
+from dagster._core.run_coordinator import QueuedRunCoordinator
 
 from wind_pipeline_tests.dagster_support import day_bounds, dsn, target_row_count
 
@@ -78,3 +80,38 @@ def test_cli_names_a_missing_setting(dagster_env) -> None:
 
     assert result.returncode != 0
     assert "TARGET_DATABASE_URL" in result.stderr + result.stdout
+
+
+def test_the_repo_dagster_yaml_stores_in_postgres_and_queues_one_run_per_partition(
+    make_database, tmp_path, monkeypatch
+) -> None:
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", make_database())
+
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        coordinator = instance.run_coordinator
+        assert isinstance(coordinator, QueuedRunCoordinator)
+        assert coordinator.get_run_queue_config().tag_concurrency_limits == [
+            {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        ]
+
+
+@pytest.mark.slow
+def test_workspace_yaml_loads_the_code_location(tmp_path) -> None:
+    (tmp_path / "dagster.yaml").write_text("")  # default storage: this is about the workspace
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+
+    result = subprocess.run(
+        [str(DAGSTER), "definitions", "validate", "-w", "workspace.yaml"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Validation successful for code location wind_pipeline" in result.stdout + result.stderr
