@@ -106,11 +106,16 @@ def run_serve(args: argparse.Namespace) -> int:
     except OSError as error:
         return _fail("serve", str(error))
 
+    import logging
+
     import uvicorn
 
     from connector_api.app import create_app
     from connector_api.settings import Settings
 
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     appender = None
     if args.live:
         report = live.catch_up(url, seed=args.seed, faults=args.faults)

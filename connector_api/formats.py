@@ -55,12 +55,16 @@ def encode_json(chunks: Iterable[Columns], variables: Sequence[str]) -> Iterator
 
 def encode_ndjson(chunks: Iterable[Columns], variables: Sequence[str]) -> Iterator[bytes]:
     """One JSON object per line."""
+    # Objects hold only numbers, null and timestamps, so "},{" occurs only between them unless
+    # a column name contains a brace: then fall back to one dumps per row.
+    split = not any("}" in name for name in variables)
     for chunk in chunks:
         if len(chunk):
-            yield b"".join(
-                orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
-                for row in _rows(chunk, variables)
-            )
+            rows = _rows(chunk, variables)
+            if split:
+                yield orjson.dumps(rows)[1:-1].replace(b"},{", b"}\n{") + b"\n"
+            else:
+                yield b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in rows)
 
 
 def encode_csv(chunks: Iterable[Columns], variables: Sequence[str]) -> Iterator[bytes]:

@@ -72,7 +72,7 @@ class LiveAppender(threading.Thread):
                     self.database_url, seed=self.seed, faults=self.faults, now=self.clock()
                 )
                 if report:
-                    log.info("live: appended %d row(s) up to %s", report.rows_written, report.end)
+                    log.debug("live: appended %d row(s) up to %s", report.rows_written, report.end)
             except db.ERRORS as error:
                 log.warning(
                     "live: could not append (retrying next minute): %s", db.first_line(error)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@localhost:5432/source"
@@ -21,18 +21,29 @@ def psycopg2_url(url: str) -> str:
 class Settings(BaseSettings):
     """Where the source database is, and the optional API key."""
 
-    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore")
 
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
-        validation_alias=AliasChoices("database_url", "SOURCE_DATABASE_URL"),
+        validation_alias="SOURCE_DATABASE_URL",
         description="SQLAlchemy URL of the source database (bare postgresql:// is accepted).",
     )
     api_key: str | None = Field(
         None,
-        validation_alias=AliasChoices("api_key", "CONNECTOR_API_KEY"),
+        validation_alias="CONNECTOR_API_KEY",
         description="When set, every route but /health and the docs needs this X-API-Key.",
     )
+
+    def __init__(self, **values: object) -> None:
+        # Constructible by field name, while the environment is read only under the prefixed
+        # names: a generic DATABASE_URL or API_KEY must not be picked up.
+        for field, env in (
+            ("database_url", "SOURCE_DATABASE_URL"),
+            ("api_key", "CONNECTOR_API_KEY"),
+        ):
+            if field in values:
+                values[env] = values.pop(field)
+        super().__init__(**values)
 
     @field_validator("database_url")
     @classmethod
