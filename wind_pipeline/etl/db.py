@@ -96,19 +96,28 @@ def _is_missing_table(exc: BaseException) -> bool:
     return getattr(exc, "pgcode", None) == "42P01"  # undefined_table
 
 
-def schema_present(source: RawConnectionSource) -> bool:
-    """Whether both target tables exist: one cheap query, so most runs skip SQLAlchemy."""
+def connect(source: RawConnectionSource) -> Any:
+    """A DBAPI connection from ``source``; a refused connection becomes a ``DatabaseError``."""
     try:
-        conn = source.raw_connection()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    "SELECT to_regclass('signal') IS NOT NULL AND to_regclass('data') IS NOT NULL"
-                )
-                return bool(cur.fetchone()[0])
-        finally:
-            conn.close()
+        return source.raw_connection()
     except Exception as exc:
         if is_database_error(exc):
             raise database_error(exc, "connecting") from exc
         raise
+
+
+def schema_present(source: RawConnectionSource) -> bool:
+    """Whether both target tables exist: one cheap query, so most runs skip SQLAlchemy."""
+    conn = connect(source)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT to_regclass('signal') IS NOT NULL AND to_regclass('data') IS NOT NULL"
+            )
+            return bool(cur.fetchone()[0])
+    except Exception as exc:
+        if is_database_error(exc):
+            raise database_error(exc, "looking for the schema") from exc
+        raise
+    finally:
+        conn.close()

@@ -7,6 +7,7 @@ rows. A failure rolls the day back to its previous rows.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -54,12 +55,7 @@ def load_days(
 ) -> dict[date, int]:
     """Load day by day (each its own transaction); return rows written per day."""
     written: dict[date, int] = {}
-    try:
-        conn = source.raw_connection()
-    except Exception as exc:
-        if db.is_database_error(exc):
-            raise db.database_error(exc, "connecting") from exc
-        raise
+    conn = db.connect(source)
     try:
         for day, rows in _split_days(stats):
             written[day] = _load_day(conn, day, rows)
@@ -104,7 +100,8 @@ def _load_day(conn, day: date, stats: StatsColumns) -> int:
         conn.commit()
         return rows
     except Exception as exc:
-        conn.rollback()
+        with contextlib.suppress(Exception):  # a dead connection cannot roll back; it is gone
+            conn.rollback()
         if db.is_database_error(exc):
             raise db.database_error(exc, f"loading {day.isoformat()}") from exc
         raise
