@@ -308,3 +308,17 @@ def test_a_year_streams_before_it_is_all_read(seed_source, serve_api):
     assert len(orjson.loads(body)) == 365 * 1440  # never truncated
     assert pieces >= 10
     assert first_byte < total / 3, (first_byte, total)
+
+
+def test_the_api_connections_cannot_write(seed_source, source_url):
+    seed_source(days=1)
+    engine = db.create_engine(source_url)
+    try:
+        with (
+            db.raw_connection(engine) as conn,
+            conn.cursor() as cur,
+            pytest.raises(psycopg2.errors.ReadOnlySqlTransaction),
+        ):
+            cur.execute("DELETE FROM data")
+    finally:
+        engine.dispose()
