@@ -74,7 +74,7 @@ def raw_readings(
 ):  # no return annotation: with check_specs Dagster reads one as the outputs' tuple
     start, end = window(context)
     with terminal_errors_fail_once():
-        raw = extract_readings(connector_api, start, end, config)
+        raw = fetch_readings(connector_api, start, end, config)
     return dg.MaterializeResult(
         value=raw,
         metadata=raw_metadata(raw, start, end),
@@ -86,7 +86,7 @@ def raw_readings(
     )
 
 
-def extract_readings(
+def fetch_readings(
     connector_api: ConnectorApiResource, start: datetime, end: datetime, config: ExtractConfig
 ) -> pd.DataFrame:
     """The readings of ``[start, end)``, refusing days without any (unless ``allow_empty``)."""
