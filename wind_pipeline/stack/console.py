@@ -28,7 +28,9 @@ def banner(
         shown = data.relative_to(Path.cwd())
     except ValueError:
         shown = data
-    exports = "\n".join(f"  export {k}={shlex.quote(v)}" for k, v in env.items())
+    # The API key, if any, came from this shell: never echo a secret to the screen.
+    shown_env = {k: v for k, v in env.items() if k != "CONNECTOR_API_KEY"}
+    exports = "\n".join(f"  export {k}={shlex.quote(v)}" for k, v in shown_env.items())
     return f"""
 wind-stack is up. Ctrl-C stops everything; the data stays in {shown}/ for the next start.
 
