@@ -166,6 +166,8 @@ def wait_for_run(dagster_url: str, run_id: str, log: Path) -> str:
 
 def test_stack_serves_runs_stops_and_restarts(data_dir: Path, tmp_path: Path):
     api_port, dagster_port = free_port(), free_port()
+    while dagster_port == api_port:
+        dagster_port = free_port()
     dagster_url = f"http://127.0.0.1:{dagster_port}"
     first_day = datetime.now(UTC).date() - timedelta(days=SEED_DAYS)
 

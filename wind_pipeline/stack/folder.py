@@ -89,6 +89,7 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
     lines = ["# Written by wind-stack: `source` it to run wind-etl or dagster against the stack."]
     lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)  # it may hold CONNECTOR_API_KEY
 
 
 def prepare_dagster_home(home: Path) -> None:
