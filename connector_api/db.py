@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import psycopg2
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from connector_api.schema import CATALOGUE_QUERY, TABLE, TIME_COLUMN
 
@@ -31,8 +32,9 @@ _BINARY_HEADER = 19  # signature (11) + flags (4) + header extension length (4)
 _BINARY_TRAILER = 2  # the int16 -1 that ends the stream
 
 
-# What a failing database raises: through the SQLAlchemy pool, or from a raw psycopg2 cursor.
-ERRORS = (DBAPIError, psycopg2.Error)
+# What a failing or saturated database raises: through the SQLAlchemy pool (including its
+# checkout timeout when every connection is busy), or from a raw psycopg2 cursor.
+ERRORS = (DBAPIError, PoolTimeout, psycopg2.Error)
 
 
 def first_line(error: BaseException) -> str:
