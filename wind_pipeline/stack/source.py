@@ -67,7 +67,8 @@ def seed_source_if_empty(
         report(f"source: {rows:,} rows already there; not seeding")
         return False
     start = start or datetime.now(UTC).date() - timedelta(days=days)
-    report(f"source: empty; generating {days} days from {start} (connector-api seed)")
+    plural = "s" if days != 1 else ""
+    report(f"source: empty; generating {days} day{plural} from {start} (connector-api seed)")
     argv = ["connector-api", "seed", "--start", start.isoformat(), "--days", str(days)]
     output = run_tool(*argv, "--database-url", url, *(["--faults"] if faults else []))
     if output:
