@@ -2,7 +2,7 @@
 
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg2
 import pytest
@@ -189,3 +189,32 @@ def test_loading_several_days_writes_each_day(seed_source, source_url, target_ur
     assert_matches_reference(
         target_values(target_url), reference(source_url, date(2024, 2, 28), VARIABLES, days=3)
     )
+
+
+def test_a_failing_day_in_a_range_keeps_its_rows_and_stops_the_load(
+    seed_source, source_url, target_url, engine, monkeypatch
+):
+    first = date(2024, 1, 1)
+    seed_source(days=4)
+    load(engine, day_stats(source_url, days=4))
+    before = target_values(target_url)
+    real_copy = load_module._copy
+    second_day = datetime(2024, 1, 2, tzinfo=UTC)
+
+    def copy_failing_on_the_second_day(cur, payload):
+        cur.execute(
+            "SELECT count(*) FROM data WHERE timestamp >= %s AND timestamp < %s",
+            (second_day, second_day + timedelta(days=1)),
+        )
+        if cur.fetchone()[0] == 0:  # this transaction has just deleted the second day
+            raise RuntimeError("injected failure on 2024-01-02")
+        real_copy(cur, payload)
+
+    monkeypatch.setattr(load_module, "_copy", copy_failing_on_the_second_day)
+    seed_source(days=4, replace=True, seed=7)
+    with pytest.raises(RuntimeError, match="injected"):
+        load(engine, day_stats(source_url, days=4))
+    after = target_values(target_url)
+    second = {k: v for k, v in after.items() if k[2].date() == second_day.date()}
+    assert second == {k: v for k, v in before.items() if k[2].date() == second_day.date()}
+    assert any(after[k] != before[k] for k in after if k[2].date() == first)  # day 1 replaced

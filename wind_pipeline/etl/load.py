@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,9 @@ _COPY_ROW = np.dtype(
      ("value_len", ">i4"), ("value", ">f8")]
 )  # fmt: skip
 _COPY_SQL = "COPY data (timestamp, signal_id, value) FROM STDIN WITH (FORMAT binary)"
+# Days loaded at once, each on its own connection: PostgreSQL's per-row work (foreign key check,
+# primary key) is the bottleneck, and two backends use both cores (a year: about 0.7x the time).
+LOAD_WORKERS = 2
 # The minimum count that makes a statistic defined (SPEC §4.1).
 MIN_COUNT = {"count": 0, "mean": 1, "min": 1, "max": 1, "std": 2}
 
@@ -52,18 +57,48 @@ def load_days(
     source: db.RawConnectionSource,
     stats: StatsColumns,
     on_day: Callable[[date, int], None] | None = None,
+    workers: int = LOAD_WORKERS,
 ) -> dict[date, int]:
-    """Load day by day (each its own transaction); return rows written per day."""
+    """Load day by day, each its own transaction, ``workers`` days at a time; rows per day.
+
+    ``on_day`` is called as each day commits (from one thread at a time). On a failure the
+    days already committed stay, the failing day keeps its previous rows, no new day starts.
+    """
+    parts = list(_split_days(stats))
+    pending = iter(parts)
+    lock = threading.Lock()
     written: dict[date, int] = {}
-    conn = db.connect(source)
-    try:
-        for day, rows in _split_days(stats):
-            written[day] = _load_day(conn, day, rows)
-            if on_day is not None:
-                on_day(day, written[day])
-    finally:
-        conn.close()
-    return written
+    failed = threading.Event()
+
+    def work() -> None:
+        try:
+            conn = db.connect(source)
+            try:
+                while not failed.is_set():
+                    with lock:
+                        item = next(pending, None)
+                    if item is None:
+                        return
+                    rows = _load_day(conn, *item)
+                    with lock:
+                        written[item[0]] = rows
+                        if on_day is not None:
+                            on_day(item[0], rows)
+            finally:
+                conn.close()
+        except BaseException:
+            failed.set()  # the other workers stop after their current day
+            raise
+
+    workers = max(1, min(workers, len(parts)))
+    if workers == 1:
+        work()
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="load") as pool:
+            futures = [pool.submit(work) for _ in range(workers)]
+        for future in futures:
+            future.result()  # the first failure, re-raised here
+    return dict(sorted(written.items()))
 
 
 def _split_days(stats: StatsColumns) -> Iterator[tuple[date, StatsColumns]]:

@@ -88,25 +88,38 @@ def run_range(
     stats = compute_stats(readings, start, end)
     transformed = time.perf_counter()
 
-    share = len(days)
-    reports: list[DayReport] = []
-    clock = [transformed]
+    reports = _Reports(days, rows_per_day, extracted - began, transformed - extracted, on_day)
+    load_days(engine, stats, on_day=reports.committed)
+    return [reports.by_day[day] for day in days]
 
-    def report(day: date, written: int) -> None:
+
+class _Reports:
+    """Each day's report, built as the day commits and passed to ``on_day`` in day order.
+
+    Extract and transform ran once for the range, so each day gets an equal share of them;
+    load seconds are the wall time since the previous commit (days load two at a time).
+    """
+
+    def __init__(self, days, rows_per_day, extract_s, transform_s, on_day) -> None:
+        self.days, self.rows_per_day, self.on_day = days, rows_per_day, on_day
+        self.extract_s, self.transform_s = extract_s / len(days), transform_s / len(days)
+        self.by_day: dict[date, DayReport] = {}
+        self.last_commit = time.perf_counter()
+        self.passed = 0
+
+    def committed(self, day: date, written: int) -> None:
         now = time.perf_counter()
-        item = DayReport(
+        self.by_day[day] = DayReport(
             day=day,
-            rows_read=int(rows_per_day[(day - days[0]).days]),
+            rows_read=int(self.rows_per_day[(day - self.days[0]).days]),
             windows=WINDOWS_PER_DAY,
             rows_written=written,
-            extract_seconds=(extracted - began) / share,
-            transform_seconds=(transformed - extracted) / share,
-            load_seconds=now - clock[0],
+            extract_seconds=self.extract_s,
+            transform_seconds=self.transform_s,
+            load_seconds=now - self.last_commit,
         )
-        clock[0] = now
-        reports.append(item)
-        if on_day is not None:
-            on_day(item)
-
-    load_days(engine, stats, on_day=report)
-    return reports
+        self.last_commit = now
+        while self.passed < len(self.days) and self.days[self.passed] in self.by_day:
+            if self.on_day is not None:
+                self.on_day(self.by_day[self.days[self.passed]])
+            self.passed += 1
