@@ -322,3 +322,26 @@ def test_the_api_connections_cannot_write(seed_source, source_url):
             cur.execute("DELETE FROM data")
     finally:
         engine.dispose()
+
+
+def test_the_api_recovers_when_its_connections_are_killed(seed_source, source_url, serve_api):
+    """A restarted database: idle connections are pinged, a failed one is never reused."""
+    seed_source(days=1)
+    base = serve_api()
+    assert httpx.get(f"{base}/data", params=ONE_DAY).status_code == 200
+
+    def kill_api_connections():
+        with psycopg2.connect(db.libpq_url(source_url)) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    kill_api_connections()
+    time.sleep(db.IDLE_PING_SECONDS + 0.1)
+    assert httpx.get(f"{base}/data", params=ONE_DAY).status_code == 200
+
+    kill_api_connections()
+    first = httpx.get(f"{base}/data", params=ONE_DAY)  # used at once: may fail, as a 503
+    assert first.status_code in (200, 503)
+    assert httpx.get(f"{base}/data", params=ONE_DAY).status_code == 200

@@ -8,11 +8,12 @@ from itertools import chain
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from connector_api import db
 from connector_api.deps import ApiKey, EngineDep, VariablesDep
-from connector_api.formats import ARROW_MEDIA_TYPE, FORMATS, NotAcceptable, negotiate
+from connector_api.formats import ARROW_MEDIA_TYPE, FORMATS, Format, NotAcceptable, negotiate
 
 # Rows per chunk read from the database and encoded: about five weeks of minutes, a few MB.
 CHUNK_ROWS = 50_000
@@ -78,7 +79,7 @@ def select_variables(requested: Sequence[str] | None, allowed: Sequence[str]) ->
         406: {"description": "The Accept header names no supported format."},
     },
 )
-def get_data(
+async def get_data(
     engine: EngineDep,
     allowed: VariablesDep,
     start: Annotated[
@@ -121,9 +122,15 @@ def get_data(
         chosen = negotiate(output_format, accept)
     except NotAcceptable as error:
         raise HTTPException(406, str(error)) from None
-    chunks = db.read_chunks(engine, names, begin, finish, CHUNK_ROWS)
+    # Validation above runs on the event loop; the database and encoding take one thread hop.
+    return await run_in_threadpool(respond, engine, names, begin, finish, chosen)
+
+
+def respond(engine, names: list[str], start: datetime, end: datetime, chosen: Format) -> Response:
+    """The whole body when the range fits in one chunk, else a stream of encoded chunks."""
+    chunks = db.read_chunks(engine, names, start, end, CHUNK_ROWS)
     first = next(chunks)
-    if len(first) < CHUNK_ROWS:  # the whole range in one chunk: no streaming machinery
+    if len(first) < CHUNK_ROWS:
         chunks.close()
         body = b"".join(chosen.encode([first], names))
         return Response(body, media_type=chosen.media_type)
