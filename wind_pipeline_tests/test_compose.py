@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -176,3 +177,27 @@ def test_seed_service_rejects_a_bad_start_date(source_url, value, message):
         {"SOURCE_DATABASE_URL": source_url, "WIND_PIPELINE_START_DATE": value}
     )
     assert result.returncode == 2 and message in result.stderr
+
+
+def _dockerfile_destinations() -> set[str]:
+    """Paths the Dockerfile copies files to, with ${DAGSTER_HOME} expanded."""
+    text = (REPO / "Dockerfile").read_text()
+    home = re.search(r"DAGSTER_HOME=(\S+)", text)[1]
+    return {
+        line.split()[-1].replace("${DAGSTER_HOME}", home)
+        for line in text.splitlines()
+        if line.startswith("COPY ")
+    }
+
+
+def test_every_command_exists_in_the_image(services):
+    scripts = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"])
+    dagster = {"dagster", "dagster-webserver", "dagster-daemon"}  # from the dagster packages
+    copied = _dockerfile_destinations()
+    for name, service in services.items():
+        command = service.get("command")
+        if not command:
+            continue  # the postgres image's own entrypoint
+        assert command[0] in scripts | dagster | {"python"}, name
+        files = [arg for arg in command if arg.startswith("/")]
+        assert all(path in copied for path in files), (name, files, copied)
