@@ -196,49 +196,67 @@ def write(
     faults: bool = False,
     replace: bool = False,
 ) -> SeedReport:
-    """Generate ``[start, end)`` and write it: insert-or-ignore, or replace the range."""
+    """Generate ``[start, end)`` and write it in one transaction: insert-or-ignore, or replace.
+
+    Generated and copied block by block, so memory stays bounded however long the range.
+    """
     began = time.perf_counter()
-    readings = generate(start, end, seed=seed, faults=faults)
-    payload = to_csv(readings)
     conn = connect(database_url)
     try:
         with conn, conn.cursor() as cur:
-            written = _load(cur, payload, start, end, replace=replace)
+            target = _prepare(cur, start, end, replace=replace)
+            generated = 0
+            for block_start, block_end in _blocks(start, end):
+                readings = generate(block_start, block_end, seed=seed, faults=faults)
+                generated += len(readings["timestamp"])
+                cur.copy_expert(_COPY.format(target, _COLUMNS), io.BytesIO(to_csv(readings)))
+            written = generated if target == TABLE else _insert_new(cur)
     finally:
         conn.close()
     return SeedReport(
         start=start,
         end=end,
-        rows_generated=len(readings["timestamp"]),
+        rows_generated=generated,
         rows_written=written,
         seconds=time.perf_counter() - began,
     )
 
 
-def _load(cur, payload: bytes, start: datetime, end: datetime, *, replace: bool) -> int:
-    """COPY straight into the table when the range is empty, else through a temporary table.
+BLOCK = timedelta(days=92)  # about 130k rows, ~6 MB of CSV, per COPY
+_COLUMNS = '"timestamp", ' + ", ".join(VARIABLES)
+_COPY = "COPY {} ({}) FROM STDIN (FORMAT csv)"
 
-    The lock keeps concurrent seeders from filling the range between the check and the COPY.
+
+def _blocks(start: datetime, end: datetime):
+    while start < end:
+        yield start, min(start + BLOCK, end)
+        start += BLOCK
+
+
+def _prepare(cur, start: datetime, end: datetime, *, replace: bool) -> str:
+    """Where to COPY: straight into the table when the range is empty, else a temporary table.
+
+    The lock keeps concurrent seeders from filling the range between the check and the COPY;
+    plain reads (the API) are not blocked by it.
     """
-    columns = '"timestamp", ' + ", ".join(VARIABLES)
     cur.execute(CREATE_TABLE)
     cur.execute("SET LOCAL TimeZone = 'UTC'")  # the CSV's timestamps are naive UTC
     cur.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
     in_range = f'{TABLE} WHERE "timestamp" >= %s AND "timestamp" < %s'
     if replace:
         cur.execute(f"DELETE FROM {in_range}", (start, end))
-        empty = True
-    else:
-        cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {in_range})", (start, end))
-        empty = cur.fetchone()[0]
-    copy = "COPY {} ({}) FROM STDIN (FORMAT csv)"
-    if empty:
-        cur.copy_expert(copy.format(TABLE, columns), io.BytesIO(payload))
-        return cur.rowcount
+        return TABLE
+    cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {in_range})", (start, end))
+    if cur.fetchone()[0]:
+        return TABLE
     cur.execute(f"CREATE TEMP TABLE incoming (LIKE {TABLE}) ON COMMIT DROP")
-    cur.copy_expert(copy.format("incoming", columns), io.BytesIO(payload))
+    return "incoming"
+
+
+def _insert_new(cur) -> int:
+    """Insert-or-ignore from the temporary table; the number of rows actually inserted."""
     cur.execute(
-        f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM incoming"
+        f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming"
         ' ON CONFLICT ("timestamp") DO NOTHING'
     )
     return cur.rowcount
