@@ -106,6 +106,16 @@ def test_half_open_ranges_and_time_zones(seed_source, serve_api, start, end, row
     assert set(body[0]) == {"timestamp", *ALL}
 
 
+def test_an_unencoded_plus_in_the_url_still_means_an_offset(seed_source, serve_api):
+    seed_source(days=1)
+    url = f"{serve_api()}/data?start=2024-01-01T02:00:00+02:00&end=2024-01-01T02:10:00+02:00"
+    body = httpx.get(url).json()  # '+' arrives as a space
+    assert [row["timestamp"] for row in body][::9] == [
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:09:00Z",
+    ]
+
+
 def test_a_whole_day_is_1440_rows(seed_source, serve_api):
     seed_source(days=3)
     response = httpx.get(f"{serve_api()}/data", params={**ONE_DAY, "format": "csv"})

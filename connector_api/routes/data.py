@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
@@ -29,10 +30,21 @@ PARAMETER_HELP = {
 router = APIRouter(tags=["data"], dependencies=[ApiKey])
 
 
+def _restore_plus(text: str) -> str:
+    """An unencoded ``+02:00`` in a URL arrives as `` 02:00``: read it as the offset it was."""
+    return _SPACED_OFFSET.sub(r"+\1", text)
+
+
+_SPACED_OFFSET = re.compile(r"(?<=\d) (\d\d(?::?\d\d)?)$")
+
+
 def parse_timestamp(name: str, text: str) -> datetime:
     """An aware UTC datetime; 422 naming the parameter and the expected form otherwise."""
     try:
-        value = datetime.fromisoformat(text.strip())
+        try:
+            value = datetime.fromisoformat(text.strip())
+        except ValueError:
+            value = datetime.fromisoformat(_restore_plus(text.strip()))
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
