@@ -141,3 +141,18 @@ def test_live_catch_up_writes_each_passed_minute(seed_source, source_url):
     assert live.catch_up(source_url, now=now) is None
     assert live.last_timestamp(source_url) == datetime(2024, 1, 2, 0, 9, tzinfo=UTC)
     assert DAY.isoformat() == "2024-01-01"
+
+
+def test_live_appender_thread_appends_and_stops_promptly(seed_source, source_url):
+    seed_source(days=1)
+    appender = live.LiveAppender(
+        source_url, clock=lambda: datetime(2024, 1, 2, 0, 5, 30, tzinfo=UTC)
+    )
+    appender.start()
+    deadline = time.monotonic() + 10
+    while count_rows(source_url) < 1440 + 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    appender.stop()
+    appender.join(timeout=2)
+    assert not appender.is_alive()  # waiting for the next minute, yet stopped at once
+    assert count_rows(source_url) == 1440 + 5
