@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from typing import Annotated
 
@@ -13,8 +12,6 @@ from sqlalchemy import Engine
 
 from connector_api import db
 from connector_api.settings import Settings
-
-log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
 _api_key_header = APIKeyHeader(

@@ -183,8 +183,11 @@ def resolve_range(
         end = start + timedelta(days=days)
     if end <= start:
         raise ValueError(f"end ({end}) must be after start ({start})")
-    as_utc = lambda d: datetime(d.year, d.month, d.day, tzinfo=UTC)  # noqa: E731
-    return as_utc(start), as_utc(end)
+    return _midnight(start), _midnight(end)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def write(
