@@ -208,10 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(
-            f"{PROG}: interrupted; days already reported are loaded, the current one is not",
-            file=sys.stderr,
-        )
+        message = "interrupted: the days reported above are loaded; re-run the range for the rest"
+        print(f"{PROG}: {message}", file=sys.stderr)
         return 130
 
 

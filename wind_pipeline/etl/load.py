@@ -94,10 +94,16 @@ def load_days(
     if workers == 1:
         work()
     else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="load") as pool:
-            futures = [pool.submit(work) for _ in range(workers)]
-        for future in futures:
-            future.result()  # the first failure, re-raised here
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="load")
+        futures = [pool.submit(work) for _ in range(workers)]
+        try:
+            for future in futures:
+                future.result()  # the first failure, re-raised here
+        except BaseException:  # Ctrl-C too: finish the days in flight, start no other
+            failed.set()
+            raise
+        finally:
+            pool.shutdown(wait=True)
     return dict(sorted(written.items()))
 
 
