@@ -156,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--retries must be 0 or more, not {args.retries}")
     variables = parse_variables(args.variables)
 
+    # httpx imports its own command line (click, rich, pygments: ~0.1 s) when it can; we never
+    # use it, and a None entry makes that optional import fail fast.
+    sys.modules.setdefault("httpx._main", None)
     from wind_pipeline.etl.client import ConnectorClient
     from wind_pipeline.etl.db import DirectDatabase
     from wind_pipeline.etl.pipeline import run_range
