@@ -10,10 +10,14 @@ import argparse
 import sys
 import time
 from datetime import date
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from wind_pipeline.etl import config
 from wind_pipeline.etl.errors import InvalidInputError, PipelineError
+
+if TYPE_CHECKING:
+    from wind_pipeline.etl.db import DirectDatabase
+    from wind_pipeline.etl.pipeline import DayReport
 
 PROG = "wind-etl"
 USAGE = f"""{PROG} DATE [--end DATE] [--variables a,b] [--allow-empty] [--api-url URL]
@@ -118,7 +122,7 @@ def parse_variables(text: str) -> list[str]:
     return names
 
 
-def create_schema(database_url: str) -> None:
+def create_target_schema(database_url: str) -> None:
     from wind_pipeline.etl.db import create_engine, database_error, is_database_error
     from wind_pipeline.etl.schema import create_schema
 
@@ -134,17 +138,17 @@ def create_schema(database_url: str) -> None:
 
 
 def init_db(args: argparse.Namespace) -> int:
-    create_schema(args.database_url)
+    create_target_schema(args.database_url)
     print("target schema ready (tables signal, data)")
     return 0
 
 
-def ensure_schema(database) -> None:
+def ensure_schema(database: DirectDatabase) -> None:
     """Create the schema if a table is missing; only then is SQLAlchemy imported."""
     from wind_pipeline.etl.db import schema_present
 
     if not schema_present(database):
-        create_schema(database.url)
+        create_target_schema(database.url)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -194,7 +198,7 @@ class Progress:
         self.days, self.done = days, 0
         self.every = max(1, days // 10) if days >= PROGRESS_MIN_DAYS else 0
 
-    def __call__(self, report) -> None:
+    def __call__(self, report: DayReport) -> None:
         self.done += 1
         print(report.summary(), flush=True)
         if self.every and (self.done % self.every == 0 or self.done == self.days):

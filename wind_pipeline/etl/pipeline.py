@@ -100,7 +100,14 @@ class _Reports:
     load seconds are the wall time since the previous commit (days load two at a time).
     """
 
-    def __init__(self, days, rows_per_day, extract_s, transform_s, on_day) -> None:
+    def __init__(
+        self,
+        days: list[date],
+        rows_per_day: np.ndarray,
+        extract_s: float,
+        transform_s: float,
+        on_day: Callable[[DayReport], None] | None,
+    ) -> None:
         self.days, self.rows_per_day, self.on_day = days, rows_per_day, on_day
         self.extract_s, self.transform_s = extract_s / len(days), transform_s / len(days)
         self.by_day: dict[date, DayReport] = {}
