@@ -92,6 +92,18 @@ def test_a_partition_range_is_one_run_with_a_materialization_per_day(
         records = run_assets.instance.fetch_materializations(dg.AssetKey(asset), limit=10).records
         assert {record.run_id for record in records} == {result.run_id}  # one run did it all
         assert len(records) == 3
+    # Each day's materialization describes that day, not the whole range.
+    raw_by_day = {
+        m.partition: m.metadata for m in result.asset_materializations_for_node("raw_readings")
+    }
+    assert {day: meta["row_count"].value for day, meta in raw_by_day.items()} == dict.fromkeys(
+        days, 1440
+    )
+    assert raw_by_day["2024-01-02"]["first_timestamp"].value == "2024-01-02T00:00:00+00:00"
+    loaded = result.asset_materializations_for_node("signal_data")
+    assert {m.partition: m.metadata["rows_written"].value for m in loaded} == dict.fromkeys(
+        days, ROWS_PER_DAY
+    )
 
 
 def test_rematerializing_a_partition_leaves_one_copy_of_its_rows(

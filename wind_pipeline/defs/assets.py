@@ -7,17 +7,16 @@ this module adds what Dagster needs: retries, metadata, checks.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from wind_pipeline.defs import checks
-from wind_pipeline.defs.metadata import percent, preview, time_span
+from wind_pipeline.defs.metadata import days_of, percent, preview, time_span
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
-from wind_pipeline.defs.target import target_preview
 from wind_pipeline.etl.config import DEFAULT_VARIABLES
 from wind_pipeline.etl.errors import InvalidInputError, NoSourceDataError, TransientError
 from wind_pipeline.etl.signals import STATISTICS
@@ -75,9 +74,10 @@ def raw_readings(
     start, end = window(context)
     with terminal_errors_fail_once():
         raw = fetch_readings(connector_api, start, end, config)
+    for key, day, day_start, day_end in days_of(raw, context.partition_keys):
+        context.add_asset_metadata(raw_metadata(day, day_start, day_end), partition_key=key)
     return dg.MaterializeResult(
         value=raw,
-        metadata=raw_metadata(raw, start, end),
         check_results=[
             checks.readings_complete(raw, start, end),
             checks.readings_in_physical_range(raw),
@@ -111,6 +111,7 @@ def fetch_readings(
 
 
 def raw_metadata(raw: pd.DataFrame, start: datetime, end: datetime) -> dict:
+    """One day's (or window's) readings: how many, how complete, a preview."""
     minutes = int((end - start).total_seconds() // 60)
     variables = [name for name in raw.columns if name != "timestamp"]
     return {
@@ -140,9 +141,10 @@ def ten_minute_stats(context: dg.AssetExecutionContext, raw_readings: pd.DataFra
     variables = [name for name in raw_readings.columns if name != "timestamp"]
     with terminal_errors_fail_once():
         stats = compute(raw_readings, start, end, variables)
+    for key, day, _, _ in days_of(stats, context.partition_keys):
+        context.add_asset_metadata(stats_metadata(day), partition_key=key)
     return dg.MaterializeResult(
         value=stats,
-        metadata=stats_metadata(stats),
         check_results=[
             checks.windows_complete(stats, start, end, variables),
             checks.statistics_consistent(stats),
@@ -151,6 +153,7 @@ def ten_minute_stats(context: dg.AssetExecutionContext, raw_readings: pd.DataFra
 
 
 def stats_metadata(stats: pd.DataFrame) -> dict:
+    """One day's windows: how many, how many had data, a preview."""
     counts = stats["count"]
     return {
         "row_count": len(stats),
@@ -178,21 +181,34 @@ def signal_data(
     ten_minute_stats: pd.DataFrame,
     target_db: TargetDatabaseResource,
 ):
-    from wind_pipeline.etl.load import load
+    from wind_pipeline.etl.load import load_days
+    from wind_pipeline.etl.transform import stats_from_frame
 
     start, end = window(context)
     with terminal_errors_fail_once():
-        written = load(target_db.engine, ten_minute_stats)
+        written = load_days(target_db.engine, stats_from_frame(ten_minute_stats))
         check = checks.target_matches_stats(target_db.engine, ten_minute_stats, start, end)
-    possible = len(ten_minute_stats) * len(STATISTICS)
+    for key, day, _, _ in days_of(ten_minute_stats, context.partition_keys):
+        rows = written.get(date.fromisoformat(key), 0)
+        context.add_asset_metadata(signal_metadata(day, rows), partition_key=key)
     return dg.MaterializeResult(
         metadata={
-            "rows_written": written,
-            "defined_values_percent": percent(written, possible),
             "signals": int(check.metadata["signals_checked"].value),
             "target": target_db.engine.url.render_as_string(hide_password=True),
-            **time_span(ten_minute_stats),
-            "preview": preview(target_preview(target_db.engine, start, end)),
         },
         check_results=[check],
     )
+
+
+def signal_metadata(stats: pd.DataFrame, rows_written: int) -> dict:
+    """One day in the target: rows written, and a preview of them as stored (signal, value)."""
+    first_window = stats.head(stats["variable"].nunique())
+    stored = first_window.melt(["timestamp", "variable"], list(STATISTICS), "statistic").dropna()
+    stored["signal"] = stored["variable"] + "_" + stored["statistic"]
+    stored = stored.sort_values("signal")
+    return {
+        "rows_written": rows_written,
+        "defined_values_percent": percent(rows_written, len(stats) * len(STATISTICS)),
+        **time_span(stats),
+        "preview": preview(stored[["timestamp", "signal", "value"]]),
+    }

@@ -46,3 +46,22 @@ def time_span(frame: pd.DataFrame) -> dict[str, str]:
 
 def percent(part: float, whole: float) -> float:
     return round(100.0 * float(part) / float(whole), 2) if whole else 0.0
+
+
+def days_of(
+    frame: pd.DataFrame, partition_keys: list[str]
+) -> list[tuple[str, pd.DataFrame, pd.Timestamp, pd.Timestamp]]:
+    """(key, rows, start, end) per daily partition; ``frame`` is sorted by ``timestamp``.
+
+    A range run records one materialization per day; each gets its own day's figures, not the
+    whole range's.
+    """
+    starts = pd.DatetimeIndex([pd.Timestamp(key, tz="UTC") for key in partition_keys])
+    ends = starts + pd.Timedelta(days=1)
+    stamps = frame["timestamp"]
+    first = stamps.searchsorted(starts)
+    last = stamps.searchsorted(ends)
+    return [
+        (key, frame.iloc[lo:hi], start, end)
+        for key, lo, hi, start, end in zip(partition_keys, first, last, starts, ends, strict=True)
+    ]

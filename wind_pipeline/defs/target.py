@@ -29,22 +29,3 @@ def target_signal_totals(
         rows = conn.execute(query).all()
     frame = pd.DataFrame(rows, columns=["signal", "rows", "sum"]).set_index("signal")
     return frame.astype({"rows": "int64", "sum": "float64"})
-
-
-def target_preview(
-    engine: sa.Engine, start: datetime, end: datetime, rows: int = 5
-) -> pd.DataFrame:
-    """The first stored values of ``[start, end)``, signal names included."""
-    import sqlalchemy as sa
-
-    from wind_pipeline.etl.schema import Data, Signal
-
-    query = (
-        sa.select(Data.timestamp, Signal.name.label("signal"), Data.value)
-        .join(Signal, Signal.id == Data.signal_id)
-        .where(Data.timestamp >= start, Data.timestamp < end)
-        .order_by(Data.timestamp, Signal.name)
-        .limit(rows)
-    )
-    with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(query).all(), columns=["timestamp", "signal", "value"])
