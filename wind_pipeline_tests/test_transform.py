@@ -153,3 +153,12 @@ def test_any_readings_match_a_plain_python_computation(readings):
             assert row["std"] == pytest.approx(statistics.stdev(samples), rel=1e-9, abs=1e-6)
         else:
             assert np.isnan(row["std"])
+
+
+def test_naive_object_and_empty_timestamps_are_read_as_utc():
+    naive = pd.DataFrame({"timestamp": pd.to_datetime(["2024-01-01 00:05"]), "x": [2.0]})
+    assert stats_of(naive, 10)["count"].tolist() == [1]
+    untyped = pd.DataFrame(
+        {"timestamp": pd.Series([], dtype=object), "x": pd.Series([], dtype=float)}
+    )
+    assert stats_of(untyped, 10)["count"].tolist() == [0]

@@ -135,9 +135,11 @@ def readings_from_frame(raw: pd.DataFrame, variables: Sequence[str]) -> Readings
             f"the raw readings have no column {', '.join(missing)}",
             hint=f"columns present: {', '.join(map(str, raw.columns))}",
         )
-    stamps = raw["timestamp"]
-    utc = stamps.dt.tz_convert if stamps.dt.tz is not None else stamps.dt.tz_localize
-    stamps = utc("UTC")
+    import pandas as pd
+
+    stamps = pd.to_datetime(
+        raw["timestamp"], utc=True
+    )  # naive is UTC; an empty frame may be object
     micros = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype(np.int64)
     values = {name: raw[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in variables}
     return Readings(micros, values)
