@@ -137,9 +137,8 @@ def readings_from_frame(raw: pd.DataFrame, variables: Sequence[str]) -> Readings
         )
     import pandas as pd
 
-    stamps = pd.to_datetime(
-        raw["timestamp"], utc=True
-    )  # naive is UTC; an empty frame may be object
+    # Naive timestamps are UTC; an empty frame's column may be untyped (object).
+    stamps = pd.to_datetime(raw["timestamp"], utc=True)
     micros = stamps.dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype(np.int64)
     values = {name: raw[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in variables}
     return Readings(micros, values)
