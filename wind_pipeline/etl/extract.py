@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from wind_pipeline.etl.client import ConnectorClient
 
 
+# Arrow timestamp units as (multiplier, divisor) to microseconds.
+_TO_MICROS = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
+
+
 def readings_from_table(table: pa.Table, variables: Sequence[str]) -> Readings:
     """The arrays of an Arrow table from the API: microseconds since the epoch, NaN for NULL.
 
@@ -25,16 +29,11 @@ def readings_from_table(table: pa.Table, variables: Sequence[str]) -> Readings:
     pyarrow.compute, which would cost ``wind-etl`` a third of a second.
     """
     stamps = table.column("timestamp")
-    scale = _MICROS_PER_UNIT.get(getattr(stamps.type, "unit", ""))
+    scale = _TO_MICROS.get(getattr(stamps.type, "unit", ""))
     if scale is None:
         raise TerminalError(f"the API's timestamp column has type {stamps.type}, not a timestamp")
-    micros = _numpy(stamps, np.int64)
-    micros = micros * scale if scale >= 1 else micros // round(1 / scale)
+    micros = _numpy(stamps, np.int64) * scale[0] // scale[1]
     return Readings(micros, {name: _numpy(table.column(name), np.float64) for name in variables})
-
-
-# Multipliers to microseconds of Arrow's timestamp units.
-_MICROS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 
 
 def _numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
