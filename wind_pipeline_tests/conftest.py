@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +21,13 @@ DAY = date(2024, 1, 1)
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):
-    """One real PostgreSQL for the whole session, deleted at exit."""
-    server = local_postgres.start_server(tmp_path_factory.mktemp("pg"), delete_on_exit=True)
+def pg_server():
+    """One real PostgreSQL for the whole session, deleted at exit.
+
+    Its folder is not under pytest's tmp_path: pytest prunes old session folders and resets their
+    permissions, which would pull the data folder from under a server of a concurrent session.
+    """
+    server = local_postgres.start_server(Path(tempfile.mkdtemp(prefix="wpg-")), delete_on_exit=True)
     yield server
     server.cleanup()
 
