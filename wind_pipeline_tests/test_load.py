@@ -218,3 +218,44 @@ def test_a_failing_day_in_a_range_keeps_its_rows_and_stops_the_load(
     second = {k: v for k, v in after.items() if k[2].date() == second_day.date()}
     assert second == {k: v for k, v in before.items() if k[2].date() == second_day.date()}
     assert any(after[k] != before[k] for k in after if k[2].date() == first)  # day 1 replaced
+
+
+def test_first_loads_of_two_days_at_once_create_each_signal_once(
+    seed_source, source_url, target_url, engine
+):
+    seed_source(days=2)
+    stats = [day_stats(source_url, day=date(2024, 1, i)) for i in (1, 2)]
+    holder = psycopg2.connect(target_url.replace("+psycopg2", ""))
+    with holder.cursor() as cur:  # both loads reach their signal insert, then wait here
+        cur.execute("LOCK TABLE signal IN SHARE MODE")
+    errors = []
+
+    def run(frame):
+        try:
+            load(engine, frame)
+        except Exception as exc:  # surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(frame,)) for frame in stats]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while waiting_on_table_lock(engine) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert waiting_on_table_lock(engine) == 2
+    holder.rollback()
+    for thread in threads:
+        thread.join(timeout=30)
+    holder.close()
+    assert not errors
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM signal")).scalar() == 10
+    expected = reference(source_url, DAY, VARIABLES, days=2)
+    assert_matches_reference(target_values(target_url), expected)
+
+
+def waiting_on_table_lock(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND NOT granted")
+        ).scalar()
