@@ -123,16 +123,12 @@ def parse_variables(text: str) -> list[str]:
 
 
 def create_target_schema(database_url: str) -> None:
-    from wind_pipeline.etl.db import create_engine, database_error, is_database_error
+    from wind_pipeline.etl.db import create_engine
     from wind_pipeline.etl.schema import create_schema
 
     engine = create_engine(database_url)
     try:
         create_schema(engine)
-    except Exception as exc:
-        if is_database_error(exc):
-            raise database_error(exc, "creating the schema") from exc
-        raise
     finally:
         engine.dispose()
 

@@ -5,6 +5,7 @@ go through the same code (``BackfillPolicy.single_run()``). The work itself is t
 this module adds what Dagster needs: retries, metadata, checks.
 """
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -22,6 +23,9 @@ from wind_pipeline.etl.errors import InvalidInputError, NoSourceDataError, Trans
 from wind_pipeline.etl.signals import STATISTICS
 
 GROUP = "wind"
+# BackfillPolicy is a deliberate choice (a year is one run); its beta notice would otherwise be
+# printed three times by every `dagster` command that loads this code location.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 # On top of the client's own quick retries: an API restart or a network blip of a few minutes
 # is ridden out (about 10 s, 20 s, 40 s, with jitter so parallel runs do not retry in step).

@@ -60,16 +60,11 @@ class TargetDatabaseResource(dg.ConfigurableResource):
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        from wind_pipeline.etl.db import create_engine, database_error, is_database_error
+        from wind_pipeline.etl.db import create_engine
         from wind_pipeline.etl.schema import create_schema
 
         self._engine = create_engine(self.url)
-        try:
-            create_schema(self._engine)
-        except Exception as exc:
-            if is_database_error(exc):
-                raise database_error(exc, "creating the target schema") from exc
-            raise
+        create_schema(self._engine)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wind_pipeline.etl.errors import DatabaseError, InvalidInputError
@@ -92,32 +94,35 @@ def database_error(exc: BaseException, doing: str) -> DatabaseError:
     return DatabaseError(f"target database error while {doing}: {first_line}", hint=hint)
 
 
+@contextmanager
+def database_errors(doing: str) -> Iterator[None]:
+    """Let driver and SQLAlchemy errors out only as a one-line ``DatabaseError``."""
+    try:
+        yield
+    except Exception as exc:
+        if is_database_error(exc):
+            raise database_error(exc, doing) from exc
+        raise
+
+
 def _is_missing_table(exc: BaseException) -> bool:
     return getattr(exc, "pgcode", None) == "42P01"  # undefined_table
 
 
 def connect(source: RawConnectionSource) -> Any:
     """A DBAPI connection from ``source``; a refused connection becomes a ``DatabaseError``."""
-    try:
+    with database_errors("connecting"):
         return source.raw_connection()
-    except Exception as exc:
-        if is_database_error(exc):
-            raise database_error(exc, "connecting") from exc
-        raise
 
 
 def schema_present(source: RawConnectionSource) -> bool:
     """Whether both target tables exist: one cheap query, so most runs skip SQLAlchemy."""
     conn = connect(source)
     try:
-        with conn.cursor() as cur:
+        with database_errors("looking for the schema"), conn.cursor() as cur:
             cur.execute(
                 "SELECT to_regclass('signal') IS NOT NULL AND to_regclass('data') IS NOT NULL"
             )
             return bool(cur.fetchone()[0])
-    except Exception as exc:
-        if is_database_error(exc):
-            raise database_error(exc, "looking for the schema") from exc
-        raise
     finally:
         conn.close()

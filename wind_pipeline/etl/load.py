@@ -131,21 +131,22 @@ def _take(stats: StatsColumns, rows: np.ndarray) -> StatsColumns:
 
 def _load_day(conn, day: date, stats: StatsColumns) -> int:
     """One day in one transaction; rolled back whole on any failure."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, day.toordinal()))
-            ids = _ensure_signals(cur, stats.variables)
-            _delete_day(cur, day, list(ids.values()))
-            payload, rows = _copy_payload(stats, ids)
-            _copy(cur, payload)
-        conn.commit()
-        return rows
-    except Exception as exc:
-        with contextlib.suppress(Exception):  # a dead connection cannot roll back; it is gone
-            conn.rollback()
-        if db.is_database_error(exc):
-            raise db.database_error(exc, f"loading {day.isoformat()}") from exc
-        raise
+    with db.database_errors(f"loading {day.isoformat()}"):
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, day.toordinal())
+                )
+                ids = _ensure_signals(cur, stats.variables)
+                _delete_day(cur, day, list(ids.values()))
+                payload, rows = _copy_payload(stats, ids)
+                _copy(cur, payload)
+            conn.commit()
+            return rows
+        except Exception:
+            with contextlib.suppress(Exception):  # a dead connection cannot roll back; it is gone
+                conn.rollback()
+            raise
 
 
 def _ensure_signals(cur, variables: tuple[str, ...]) -> dict[tuple[int, str], int]:

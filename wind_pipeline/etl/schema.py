@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from wind_pipeline.etl.db import database_errors
 from wind_pipeline.etl.signals import STATISTICS
 
 __all__ = ["STATISTICS", "Base", "Data", "Signal", "create_schema"]
@@ -43,4 +44,5 @@ class Data(Base):
 
 def create_schema(engine: sa.Engine) -> None:
     """Create whatever part of the schema is missing; never drops or rewrites existing data."""
-    Base.metadata.create_all(engine, checkfirst=True)
+    with database_errors("creating the schema"):
+        Base.metadata.create_all(engine, checkfirst=True)
