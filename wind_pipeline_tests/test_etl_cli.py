@@ -138,7 +138,7 @@ def test_a_wrong_api_key_is_one_line(seed_source, serve_api, target_url):
     ("url", "code", "fragment"),
     [
         (f"postgresql://postgres:secret@127.0.0.1:{closed_port()}/target", 5, "while connecting"),
-        ("sqlite:///target.db", 2, "unsupported database URL"),
+        ("mysql://root@127.0.0.1/target", 2, "unsupported database URL"),
     ],
 )
 def test_a_bad_database_url_is_one_line(url, code, fragment):

@@ -179,7 +179,7 @@ def test_create_schema_is_idempotent_and_keeps_data(seed_source, source_url, tar
 
 def test_a_foreign_database_url_is_refused():
     with pytest.raises(InvalidInputError, match="postgresql"):
-        create_engine("sqlite:///target.db")
+        create_engine("mysql://root@127.0.0.1/target")
 
 
 def test_loading_several_days_writes_each_day(seed_source, source_url, target_url, engine):
