@@ -60,6 +60,18 @@ def target_url(make_database) -> str:
 
 
 @pytest.fixture
+def engine(target_url):
+    """A SQLAlchemy engine on the test's target database, its schema created."""
+    from wind_pipeline.etl.db import create_engine
+    from wind_pipeline.etl.schema import create_schema
+
+    engine = create_engine(target_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def seed_source(source_url) -> Callable[..., object]:
     """Seed the test's source database: ``seed_source(days=1, faults=False, seed=42)``."""
     from connector_api.generator import seed

@@ -4,14 +4,14 @@ statistics computed independently, by PostgreSQL itself over the source table.""
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg2
-from psycopg2 import sql
 
 from wind_pipeline.defs.io_managers import PartitionedParquetIOManager
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
+from wind_pipeline_tests.etl_checks import reference
 
 VARIABLES = ("power", "wind_speed")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -31,38 +31,16 @@ def dsn(url: str) -> str:
     return url.replace("postgresql+psycopg2://", "postgresql://", 1)
 
 
-def day_bounds(first: date, days: int = 1) -> tuple[datetime, datetime]:
-    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    return start, start + timedelta(days=days)
-
-
 def expected_values(
     source_url: str, start: datetime, end: datetime, variables=VARIABLES
 ) -> dict[tuple[str, datetime], float]:
     """{(signal name, window start): value} by SQL aggregation over the source table."""
-    windows = [
-        start + timedelta(minutes=10 * i) for i in range(int((end - start) / timedelta(minutes=10)))
-    ]
-    expected: dict[tuple[str, datetime], float] = {}
-    with psycopg2.connect(dsn(source_url)) as conn, conn.cursor() as cur:
-        for variable in variables:
-            column = sql.Identifier(variable)
-            cur.execute(
-                sql.SQL(
-                    "SELECT date_bin('10 minutes', timestamp, timestamptz '2000-01-01 00:00Z'), "
-                    "count({c}), avg({c}), min({c}), max({c}), stddev_samp({c}) FROM data "
-                    "WHERE timestamp >= %s AND timestamp < %s GROUP BY 1"
-                ).format(c=column),
-                (start, end),
-            )
-            found = {row[0]: row[1:] for row in cur.fetchall()}
-            for window in windows:
-                count, mean, low, high, std = found.get(window, (0, None, None, None, None))
-                expected[(f"{variable}_count", window)] = float(count)
-                for name, value in (("mean", mean), ("min", low), ("max", high), ("std", std)):
-                    if value is not None:
-                        expected[(f"{variable}_{name}", window)] = float(value)
-    return expected
+    days = (end - start) // timedelta(days=1)
+    by_statistic = reference(source_url, start.date(), variables, days=days)
+    return {
+        (f"{variable}_{statistic}", window): float(value)
+        for (variable, statistic, window), value in by_statistic.items()
+    }
 
 
 def target_values(

@@ -18,6 +18,7 @@ import pytest
 
 from connector_api import db, live
 from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.ports import free_port
 
 CLI = str(Path(sys.executable).with_name("connector-api"))
 
@@ -80,12 +81,6 @@ def test_help_is_fast_and_lists_the_options():
         result = run(command, "--help")
         assert result.returncode == 0 and option in result.stdout
     assert time.perf_counter() - began < 5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_serve_refuses_a_busy_port_and_an_unreachable_database(source_url):

@@ -21,12 +21,12 @@ from wind_pipeline_tests.dagster_support import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     assert_values_equal,
-    day_bounds,
     expected_values,
     resources,
     target_row_count,
     target_values,
 )
+from wind_pipeline_tests.etl_checks import day_bounds
 
 ASSETS = [raw_readings, ten_minute_stats, signal_data]
 ROWS_PER_DAY = 144 * 5 * 2  # windows x statistics x variables, for a day with no gap

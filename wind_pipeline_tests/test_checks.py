@@ -13,7 +13,8 @@ from wind_pipeline.etl.load import load
 from wind_pipeline.etl.schema import create_schema
 from wind_pipeline.etl.transform import ten_minute_stats as compute_stats
 from wind_pipeline_tests.conftest import DAY
-from wind_pipeline_tests.dagster_support import day_bounds, resources, target_row_count
+from wind_pipeline_tests.dagster_support import resources, target_row_count
+from wind_pipeline_tests.etl_checks import day_bounds
 
 ALL_VARIABLES = ["ambient_temperature", "power", "wind_speed"]
 ALL_VARIABLES_CONFIG = {"ops": {"raw_readings": {"config": {"variables": ALL_VARIABLES}}}}

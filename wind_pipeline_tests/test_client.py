@@ -1,7 +1,6 @@
 """The connector client: retry rules (mock transport), then the real API over HTTP."""
 
 import re
-import socket
 from datetime import UTC, datetime
 
 import httpx
@@ -16,6 +15,7 @@ from wind_pipeline.etl.errors import (
     TransientError,
 )
 from wind_pipeline.etl.extract import extract
+from wind_pipeline_tests.ports import free_port as closed_port
 
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
 
@@ -111,12 +111,6 @@ def test_backoff_is_capped():
 def test_a_malformed_base_url_is_refused_before_any_request(url, problem):
     with pytest.raises(InvalidInputError, match=re.escape(problem)):
         ConnectorClient(url)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when the block ends: nobody listens
 
 
 def test_an_api_that_is_down_is_retried_then_reported():

@@ -13,7 +13,8 @@ import psycopg2
 import pytest
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from wind_pipeline_tests.dagster_support import day_bounds, dsn, target_row_count
+from wind_pipeline_tests.dagster_support import dsn, target_row_count
+from wind_pipeline_tests.etl_checks import day_bounds
 
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")

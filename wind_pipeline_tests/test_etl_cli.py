@@ -1,7 +1,6 @@
 """``wind-etl`` as a user runs it: a subprocess against the real API and the real target."""
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from wind_pipeline_tests.etl_checks import (
     target_row_count,
     target_values,
 )
+from wind_pipeline_tests.ports import free_port as closed_port
 
 VARIABLES = ("wind_speed", "power")
 
@@ -38,12 +38,6 @@ def assert_one_line_error(result, code: int, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from datetime import date, timedelta
 import pytest
 
 from wind_pipeline.etl.client import ConnectorClient
-from wind_pipeline.etl.db import DirectDatabase, create_engine
+from wind_pipeline.etl.db import DirectDatabase
 from wind_pipeline.etl.errors import NoSourceDataError
 from wind_pipeline.etl.pipeline import run_range
-from wind_pipeline.etl.schema import create_schema
 from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.etl_checks import (
     assert_matches_reference,
@@ -19,14 +18,6 @@ from wind_pipeline_tests.etl_checks import (
 )
 
 VARIABLES = ["wind_speed", "power"]
-
-
-@pytest.fixture
-def engine(target_url):
-    engine = create_engine(target_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.parametrize("faults", [False, True], ids=["clean", "faults"])

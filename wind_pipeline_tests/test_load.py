@@ -27,14 +27,6 @@ from wind_pipeline_tests.etl_checks import (
 VARIABLES = ("wind_speed", "power")
 
 
-@pytest.fixture
-def engine(target_url):
-    engine = create_engine(target_url)
-    create_schema(engine)
-    yield engine
-    engine.dispose()
-
-
 def day_stats(source_url, day=DAY, days=1, variables=VARIABLES):
     start, end = day_bounds(day, days)
     return ten_minute_stats(

@@ -6,7 +6,8 @@ import dagster as dg
 import pytest
 
 from wind_pipeline.definitions import defs
-from wind_pipeline_tests.dagster_support import day_bounds, target_row_count
+from wind_pipeline_tests.dagster_support import target_row_count
+from wind_pipeline_tests.etl_checks import day_bounds
 
 
 def requests_at(moment: datetime) -> list[dg.RunRequest]:

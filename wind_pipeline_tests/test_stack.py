@@ -26,6 +26,8 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
+from wind_pipeline_tests.ports import free_port
+
 pytestmark = pytest.mark.slow
 
 READY_TIMEOUT_S = 150
@@ -49,12 +51,6 @@ query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status 
 
 def wind_stack() -> str:
     return str(Path(sys.executable).parent / "wind-stack")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
