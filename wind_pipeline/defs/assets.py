@@ -8,7 +8,7 @@ this module adds what Dagster needs: retries, metadata, checks.
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -19,7 +19,7 @@ from wind_pipeline.defs.metadata import days_of, percent, preview, time_span
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.etl.config import DEFAULT_VARIABLES
-from wind_pipeline.etl.errors import InvalidInputError, NoSourceDataError, TransientError
+from wind_pipeline.etl.errors import InvalidInputError, TransientError
 from wind_pipeline.etl.signals import STATISTICS
 
 GROUP = "wind"
@@ -95,21 +95,21 @@ def fetch_readings(
 ) -> pd.DataFrame:
     """The readings of ``[start, end)``, refusing days without any (unless ``allow_empty``)."""
     from wind_pipeline.etl.extract import extract
+    from wind_pipeline.etl.pipeline import count_rows_per_day, days_between, refuse_empty_days
+    from wind_pipeline.etl.transform import readings_from_frame
 
     if not config.variables:
         raise InvalidInputError(
             "no variables to fetch", hint=f"list some in the run config, e.g. {DEFAULT_VARIABLES}"
         )
     raw = extract(connector_api.client, start, end, config.variables)
-    days = pd.date_range(start, end, freq="D", inclusive="left")
-    rows_per_day = raw.groupby(raw["timestamp"].dt.floor("D")).size()
-    empty = [f"{day:%Y-%m-%d}" for day in days.difference(rows_per_day.index)]
-    if empty and not config.allow_empty:
-        listed = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
-        raise NoSourceDataError(
-            f"no source data for {listed}",
-            hint="seed or wait for the source, or set allow_empty: true in the run config "
-            "of raw_readings to write zero counts",
+    if not config.allow_empty:
+        days = days_between(start.date(), end.date() - timedelta(days=1))
+        stamps = readings_from_frame(raw, ()).timestamps_us
+        refuse_empty_days(
+            days,
+            count_rows_per_day(stamps, days),
+            hint="or set allow_empty: true in the run config of raw_readings",
         )
     return raw
 

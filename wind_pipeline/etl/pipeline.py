@@ -55,6 +55,23 @@ def days_between(first_day: date, last_day: date) -> list[date]:
     return [first_day + timedelta(days=i) for i in range((last_day - first_day).days + 1)]
 
 
+def count_rows_per_day(timestamps_us: np.ndarray, days: list[date]) -> np.ndarray:
+    """Readings per day of ``days`` (consecutive); rows outside them are not counted."""
+    day_of_row = (np.asarray(timestamps_us) - to_utc_us(day_start(days[0]))) // DAY_US
+    day_of_row = day_of_row[(day_of_row >= 0) & (day_of_row < len(days))]
+    return np.bincount(day_of_row, minlength=len(days))
+
+
+def refuse_empty_days(days: list[date], rows_per_day: np.ndarray, *, hint: str) -> None:
+    """``NoSourceDataError`` naming the days without any reading (a source not filled yet)."""
+    empty = [day.isoformat() for day, rows in zip(days, rows_per_day, strict=True) if not rows]
+    if empty:
+        listed = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        raise NoSourceDataError(
+            f"no source data for {listed}", hint=f"seed or wait for the source, {hint}"
+        )
+
+
 def run_range(
     client: ConnectorClient,
     engine: RawConnectionSource,
@@ -76,15 +93,9 @@ def run_range(
     began = time.perf_counter()
     readings = extract_readings(client, start, end, variables)
     extracted = time.perf_counter()
-    day_of_row = (readings.timestamps_us - to_utc_us(start)) // DAY_US
-    day_of_row = day_of_row[(day_of_row >= 0) & (day_of_row < len(days))]
-    rows_per_day = np.bincount(day_of_row, minlength=len(days))
-    empty = [day.isoformat() for day, rows in zip(days, rows_per_day, strict=True) if not rows]
-    if empty and not allow_empty:
-        raise NoSourceDataError(
-            f"no source data for {', '.join(empty)}",
-            hint="seed or wait for the source, or pass --allow-empty to write zero counts",
-        )
+    rows_per_day = count_rows_per_day(readings.timestamps_us, days)
+    if not allow_empty:
+        refuse_empty_days(days, rows_per_day, hint="or pass --allow-empty to write zero counts")
     stats = compute_stats(readings, start, end)
     transformed = time.perf_counter()
 
