@@ -30,12 +30,12 @@ import pandas as pd
 
 from wind_pipeline.defs.metadata import markdown_table, preview
 from wind_pipeline.defs.target import target_signal_totals
+from wind_pipeline.etl.pipeline import WINDOWS_PER_DAY
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
 MINUTES_PER_DAY = 1440
-WINDOWS_PER_DAY = 144
 WINDOW = pd.Timedelta(minutes=10)
 MAX_READINGS_PER_WINDOW = 10
 # Plausible bounds of each known variable; a reading outside is a sensor or transfer fault.

@@ -17,8 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from wind_pipeline.etl.transform import DAY_US
+
 TIMESTAMP_COLUMN = "timestamp"
-DAY_US = 86_400_000_000
 
 
 class PartitionedParquetIOManager(dg.ConfigurableIOManager):
