@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv
 
 from connector_api.db import connect
-from connector_api.schema import CREATE_TABLE, TABLE
+from connector_api.schema import FIRST_TURBINE, TABLE, ensure_schema
 
 MINUTES_PER_DAY = 1440
 _MINUTE = np.timedelta64(1, "m")
@@ -159,6 +159,7 @@ def to_csv(readings: dict[str, np.ndarray]) -> bytes:
     """
     table = pa.table(
         {
+            "turbine_id": pa.array([FIRST_TURBINE] * len(readings["timestamp"])),
             # naive UTC: pyarrow formats a time-zoned timestamp 20x slower; the COPY session is UTC
             "timestamp": pa.array(readings["timestamp"].astype("datetime64[us]")),
             **{name: pa.array(readings[name], from_pandas=True) for name in VARIABLES},
@@ -226,7 +227,7 @@ def write(
 
 
 BLOCK = timedelta(days=92)  # about 130k rows, ~6 MB of CSV, per COPY
-_COLUMNS = '"timestamp", ' + ", ".join(VARIABLES)
+_COLUMNS = 'turbine_id, "timestamp", ' + ", ".join(VARIABLES)
 _COPY = "COPY {} ({}) FROM STDIN (FORMAT csv)"
 
 
@@ -242,7 +243,12 @@ def _prepare(cur, start: datetime, end: datetime, *, replace: bool) -> str:
     The lock keeps concurrent seeders from filling the range between the check and the COPY;
     plain reads (the API) are not blocked by it.
     """
-    cur.execute(CREATE_TABLE)
+    ensure_schema(cur)
+    cur.execute(
+        "INSERT INTO turbine (id, rated_power, cut_in, rated_speed, cut_out, x, y)"
+        " VALUES (%s, 3000, 3, 12, 25, 0, 0) ON CONFLICT (id) DO NOTHING",
+        (FIRST_TURBINE,),
+    )
     cur.execute("SET LOCAL TimeZone = 'UTC'")  # the CSV's timestamps are naive UTC
     cur.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
     in_range = f'{TABLE} WHERE "timestamp" >= %s AND "timestamp" < %s'
@@ -260,7 +266,7 @@ def _insert_new(cur) -> int:
     """Insert-or-ignore from the temporary table; the number of rows actually inserted."""
     cur.execute(
         f"INSERT INTO {TABLE} ({_COLUMNS}) SELECT {_COLUMNS} FROM incoming"
-        ' ON CONFLICT ("timestamp") DO NOTHING'
+        ' ON CONFLICT (turbine_id, "timestamp") DO NOTHING'
     )
     return cur.rowcount
 

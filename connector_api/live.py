@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from connector_api import db, generator
-from connector_api.schema import CREATE_TABLE, TABLE
+from connector_api.schema import TABLE, ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def last_timestamp(database_url: str) -> datetime | None:
     conn = db.connect(database_url)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(CREATE_TABLE)
+            ensure_schema(cur)
             cur.execute(f'SELECT max("timestamp") FROM {TABLE}')
             return cur.fetchone()[0]
     finally:

@@ -1,4 +1,10 @@
-"""The source table, what its columns mean, and the catalogue query that finds the variables."""
+"""The source tables, what their columns mean, the catalogue query, and the in-place upgrade.
+
+``data`` holds one row per (turbine, minute); ``turbine`` the fleet's properties. A source made
+by the previous release (``data`` keyed on ``timestamp`` alone, no ``turbine``) is upgraded in
+place by :func:`ensure_schema`, its rows kept as turbine ``WTG01``: ``connector-api seed`` and
+``serve`` both call it.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,39 @@ from dataclasses import dataclass
 
 TABLE = "data"
 TIME_COLUMN = "timestamp"
+TURBINE_TABLE = "turbine"
+TURBINE_COLUMN = "turbine_id"
+KEY_COLUMNS = (TURBINE_COLUMN, TIME_COLUMN)  # the primary key of `data`, and its row order
+TURBINE_PROPERTIES = ("rated_power", "cut_in", "rated_speed", "cut_out", "x", "y")
 
-CREATE_TABLE = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    "timestamp" timestamptz PRIMARY KEY,
-    wind_speed double precision,
-    power double precision,
-    ambient_temperature double precision
+CREATE_TURBINE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {TURBINE_TABLE} (
+    id text PRIMARY KEY,
+    rated_power double precision,
+    cut_in double precision,
+    rated_speed double precision,
+    cut_out double precision,
+    x double precision,
+    y double precision
 )
 """
 
+CREATE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    {TURBINE_COLUMN} text NOT NULL REFERENCES {TURBINE_TABLE}(id),
+    "timestamp" timestamptz NOT NULL,
+    wind_speed double precision,
+    power double precision,
+    ambient_temperature double precision,
+    PRIMARY KEY ({TURBINE_COLUMN}, "timestamp")
+)
+"""
+
+# The fleet, ordered by id (what GET /turbines serves).
+TURBINES_QUERY = f"SELECT id, {', '.join(TURBINE_PROPERTIES)} FROM {TURBINE_TABLE} ORDER BY id"
+
 # The variables are the numeric columns of `data`, so a new column needs no code change here.
+# `turbine_id` is text, so it is never one.
 CATALOGUE_QUERY = """
 SELECT a.attname
 FROM pg_attribute a
@@ -28,27 +56,96 @@ WHERE c.oid = to_regclass(%s)
 ORDER BY a.attnum
 """
 
+# The one turbine of a previous-release source, and turbine 1 of every generated fleet:
+# a generic 3 MW machine at the origin of the farm.
+FIRST_TURBINE = "WTG01"
+DEFAULT_TURBINE = {
+    "rated_power": 3000.0,
+    "cut_in": 3.0,
+    "rated_speed": 12.0,
+    "cut_out": 25.0,
+    "x": 0.0,
+    "y": 0.0,
+}
+
+# Serialises concurrent upgrades (the compose seed one-shot and the API start together).
+_SCHEMA_LOCK = 0x77696E64  # "wind"
+
+
+def turbine_id(number: int) -> str:
+    """``WTG01`` for turbine 1: two digits, three beyond 99."""
+    return f"WTG{number:02d}"
+
+
+def ensure_schema(cur) -> None:
+    """Create the tables if missing, or upgrade a previous-release source in place.
+
+    Idempotent, and safe to run concurrently (a transaction-scoped advisory lock): the caller
+    commits. The upgrade adds ``turbine_id`` to every existing row as ``WTG01`` (a constant
+    default, so PostgreSQL does not rewrite the table) and re-keys ``data`` on
+    ``(turbine_id, timestamp)``.
+    """
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+    cur.execute(CREATE_TURBINE_TABLE)
+    cur.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attnum > 0 AND NOT attisdropped),"
+        " EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attname = %s AND NOT attisdropped)",
+        (TABLE, TABLE, TURBINE_COLUMN),
+    )
+    table_exists, has_turbine = cur.fetchone()
+    if not table_exists:
+        cur.execute(CREATE_TABLE)
+        return
+    if has_turbine:
+        return
+    columns = ", ".join(("id", *TURBINE_PROPERTIES))
+    cur.execute(
+        f"INSERT INTO {TURBINE_TABLE} ({columns}) VALUES (%s{', %s' * len(TURBINE_PROPERTIES)})"
+        " ON CONFLICT (id) DO NOTHING",
+        (FIRST_TURBINE, *(DEFAULT_TURBINE[name] for name in TURBINE_PROPERTIES)),
+    )
+    cur.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'p'",
+        (TABLE,),
+    )
+    for (name,) in cur.fetchall():
+        cur.execute(f'ALTER TABLE {TABLE} DROP CONSTRAINT "{name}"')
+    cur.execute(
+        f"ALTER TABLE {TABLE} ADD COLUMN {TURBINE_COLUMN} text NOT NULL"
+        f" DEFAULT '{FIRST_TURBINE}' REFERENCES {TURBINE_TABLE}(id)"
+    )
+    cur.execute(f"ALTER TABLE {TABLE} ALTER COLUMN {TURBINE_COLUMN} DROP DEFAULT")
+    cur.execute(f'ALTER TABLE {TABLE} ALTER COLUMN "timestamp" SET NOT NULL')
+    cur.execute(f'ALTER TABLE {TABLE} ADD PRIMARY KEY ({TURBINE_COLUMN}, "timestamp")')
+
 
 @dataclass(frozen=True)
 class Variable:
-    """A numeric column of the source table, as `/variables` describes it."""
+    """A numeric column of the source table, as `/variables` describes it.
+
+    ``max_step`` is the largest plausible change between two consecutive one-minute readings
+    (the spike rule of QC); None when unknown, which means no spike rule.
+    """
 
     name: str
     unit: str | None
     description: str
     physical_min: float | None = None
     physical_max: float | None = None
+    max_step: float | None = None
 
 
 KNOWN_VARIABLES = {
     "wind_speed": Variable(
-        "wind_speed", "m/s", "Hub-height wind speed, one-minute mean.", 0.0, 40.0
+        "wind_speed", "m/s", "Hub-height wind speed, one-minute mean.", 0.0, 40.0, 10.0
     ),
     "power": Variable(
-        "power", "kW", "Active power of a 3 MW turbine, one-minute mean.", 0.0, 3000.0
+        "power", "kW", "Active power of a 3 MW turbine, one-minute mean.", 0.0, 3000.0, 1500.0
     ),
     "ambient_temperature": Variable(
-        "ambient_temperature", "°C", "Ambient air temperature at the nacelle.", -40.0, 50.0
+        "ambient_temperature", "°C", "Ambient air temperature at the nacelle.", -40.0, 50.0, 5.0
     ),
 }
 
