@@ -1,59 +1,128 @@
-"""A Parquet IO manager that stores one file per daily partition and handles ranges.
+"""A Parquet IO manager that stores Arrow tables one file per daily partition, streamed.
 
-Dagster's built-in file IO managers refuse to write an output that covers several partitions,
-which a single-run backfill (``BackfillPolicy.single_run()``) or ``--partition-range`` produces.
-This one splits such a frame by UTC day on its ``timestamp`` column and writes
-``<base_dir>/<asset key>/<YYYY-MM-DD>.parquet`` per day; loading a range concatenates the files.
+Dagster's built-in file IO managers refuse to write an output that covers several partitions
+(dagster issue 14332), which a single-run backfill (``BackfillPolicy.single_run()``) or
+``--partition-range`` produces. This one writes ``<base_dir>/<asset key>/<YYYY-MM-DD>.parquet``
+per day, and never needs a whole range in memory:
+
+- an asset may output a :class:`pa.Table` (split by UTC day here) or an iterable of
+  ``(partition key, pa.Table)`` pairs, written one day at a time *as it is consumed*: Dagster
+  calls ``handle_output`` when the asset body yields its ``Output``, so an asset that yields a
+  lazy iterable fetches or computes each day only while this manager writes the previous one;
+- ``load_input`` hands the downstream asset a :class:`StoredDays` reader that opens one file at
+  a time (and ``to_pandas()`` for someone exploring an asset in a notebook).
+
+Arrow tables go to Parquet and back as they are, with no pandas in between.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from wind_pipeline.etl.transform import DAY_US
+from wind_pipeline.etl.calendar import split_by_day
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TIMESTAMP_COLUMN = "timestamp"
+FILE_MODE = 0o644
+DayTables = Iterable[tuple[str, pa.Table]]
+
+
+class StoredDays:
+    """The stored days of one asset, read lazily: iterate for ``(partition key, pa.Table)``.
+
+    Only the file being iterated is in memory, so a downstream asset walking a year holds one
+    day at a time. ``read_all()`` and ``to_pandas()`` gather every day for interactive use.
+    """
+
+    def __init__(self, asset_key: dg.AssetKey, paths: dict[str, Path]) -> None:
+        self.asset_key = asset_key
+        self.paths = paths
+
+    @property
+    def partition_keys(self) -> list[str]:
+        return list(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[tuple[str, pa.Table]]:
+        for key, path in self.paths.items():
+            yield key, read_table(path)
+
+    def read_all(self) -> pa.Table:
+        """Every day in one table (what a notebook wants; a pipeline step iterates instead)."""
+        tables = [table for _, table in self]
+        if not tables:
+            raise ValueError(f"{self.asset_key.to_user_string()}: no partitions to read")
+        return pa.concat_tables(tables, promote_options="default")
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.read_all().to_pandas()
+
+    def __repr__(self) -> str:
+        keys = self.partition_keys
+        span = f"{keys[0]}..{keys[-1]}" if keys else "no days"
+        return f"StoredDays({self.asset_key.to_user_string()}, {len(keys)} days: {span})"
 
 
 class PartitionedParquetIOManager(dg.ConfigurableIOManager):
-    """Pandas frames as Parquet files, one per daily partition, under ``base_dir``."""
+    """Arrow tables as Parquet files, one per daily partition, under ``base_dir``."""
 
     base_dir: str
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | None) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pa.Table | DayTables | None) -> None:
         if obj is None:
             return
         if not context.has_asset_partitions:
             path = self._unpartitioned_path(context.asset_key)
-            _write(pa.Table.from_pandas(obj, preserve_index=False), path)
-            context.add_output_metadata({"path": str(path), "row_count": len(obj)})
+            table = _as_table(obj, context.asset_key)
+            write_table(table, path)
+            context.add_output_metadata({"path": str(path), "row_count": table.num_rows})
             return
         keys = context.asset_partition_keys
-        table = pa.Table.from_pandas(obj, preserve_index=False)
-        for key, day in zip(keys, _split_by_day(table, keys, context.asset_key), strict=True):
-            _write(day, self._partition_path(context.asset_key, key))
+        days = split_days(obj, keys) if isinstance(obj, pa.Table) else obj
+        expected, written, rows = set(keys), set(), 0
+        for key, table in days:
+            if key not in expected:
+                raise ValueError(
+                    f"{context.asset_key.to_user_string()} produced rows for {key}, outside the "
+                    f"partitions being written ({keys[0]}..{keys[-1]})"
+                )
+            write_table(table, self._partition_path(context.asset_key, key))
+            written.add(key)
+            rows += table.num_rows
+        if written != expected:
+            missing = sorted(expected - written)
+            raise ValueError(
+                f"{context.asset_key.to_user_string()} produced no table for {len(missing)} of "
+                f"its {len(keys)} partitions (first: {missing[0]})"
+            )
         location = (
             self._partition_path(context.asset_key, keys[0])
             if len(keys) == 1
             else self._asset_dir(context.asset_key)
         )
-        context.add_output_metadata(
-            {"path": str(location), "row_count": len(obj), "files": len(keys)}
-        )
+        context.add_output_metadata({"path": str(location), "row_count": rows, "files": len(keys)})
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+    def load_input(self, context: dg.InputContext) -> StoredDays | pa.Table:
         asset_key = context.asset_key
         if not context.has_asset_partitions:
-            return _read([self._unpartitioned_path(asset_key)], asset_key)
-        paths = [self._partition_path(asset_key, key) for key in context.asset_partition_keys]
-        return _read(paths, asset_key)
+            path = self._unpartitioned_path(asset_key)
+            _refuse_missing(asset_key, [path])
+            return read_table(path)
+        paths = {key: self._partition_path(asset_key, key) for key in context.asset_partition_keys}
+        _refuse_missing(asset_key, list(paths.values()))
+        return StoredDays(asset_key, paths)
 
     def _asset_dir(self, asset_key: dg.AssetKey) -> Path:
         return Path(self.base_dir).joinpath(*asset_key.path)
@@ -65,39 +134,55 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
         return self._asset_dir(asset_key).with_suffix(".parquet")
 
 
-def _split_by_day(table: pa.Table, keys: list[str], asset_key: dg.AssetKey) -> list[pa.Table]:
-    """One zero-copy slice of ``table`` per partition key (a UTC day); stray rows are a bug."""
+def split_days(table: pa.Table, keys: list[str]) -> Iterator[tuple[str, pa.Table]]:
+    """``(key, rows of that day)`` for every key, an empty table for a day without rows."""
     if TIMESTAMP_COLUMN not in table.column_names:
         raise ValueError(
-            f"cannot store {asset_key.to_user_string()} by partition: it has no "
-            f"{TIMESTAMP_COLUMN!r} column (columns: {table.column_names})"
+            f"cannot store a table by day without a {TIMESTAMP_COLUMN!r} column "
+            f"(columns: {table.column_names})"
         )
-    stamps = table.column(TIMESTAMP_COLUMN).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    stamps = stamps.to_numpy()
-    if len(stamps) > 1 and (np.diff(stamps) < 0).any():
-        order = np.argsort(stamps, kind="stable")
-        table, stamps = table.take(order), stamps[order]
-    starts = np.array(keys, dtype="datetime64[D]").astype("datetime64[us]").astype(np.int64)
-    first = np.searchsorted(stamps, starts)
-    last = np.searchsorted(stamps, starts + DAY_US)
-    stray = len(stamps) - int((last - first).sum())
-    if stray:
-        raise ValueError(
-            f"{asset_key.to_user_string()} has {stray} rows on days outside the partitions "
-            f"being written ({keys[0]}..{keys[-1]})"
-        )
-    return [table.slice(lo, hi - lo) for lo, hi in zip(first, last, strict=True)]
+    by_day = {day.isoformat(): part for day, part in split_by_day(table, TIMESTAMP_COLUMN)}
+    for key in keys:
+        yield key, by_day.pop(key, table.slice(0, 0))
+    if by_day:
+        yield next(iter(by_day.items()))  # handle_output names the stray day
 
 
-def _write(table: pa.Table, path: Path) -> None:
-    """Write atomically, so a crash never leaves half a file where a good one was."""
+def write_table(table: pa.Table, path: Path) -> None:
+    """Write atomically for any number of concurrent writers and readers.
+
+    Each write goes to its own temporary file in the target folder (a unique name, so two runs
+    writing the same day never share one), then ``os.replace`` swaps it in: a reader opens the
+    old file or the new one, never a half-written one, and the last writer wins whole.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    pq.write_table(table, partial)
-    os.replace(partial, path)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            os.fchmod(sink.fileno(), FILE_MODE)  # mkstemp's 0600 would hide it from other users
+            pq.write_table(table, sink)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
-def _read(paths: list[Path], asset_key: dg.AssetKey) -> pd.DataFrame:
+def read_table(path: Path) -> pa.Table:
+    """One open of the file: a concurrent ``os.replace`` cannot mix two versions in a read."""
+    with open(path, "rb") as source:
+        return pq.read_table(source)
+
+
+def _as_table(obj: pa.Table | DayTables, asset_key: dg.AssetKey) -> pa.Table:
+    if isinstance(obj, pa.Table):
+        return obj
+    tables = [table for _, table in obj]
+    if not tables:
+        raise ValueError(f"{asset_key.to_user_string()} produced no table")
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _refuse_missing(asset_key: dg.AssetKey, paths: list[Path]) -> None:
     missing = [path for path in paths if not path.exists()]
     if missing:
         raise FileNotFoundError(
@@ -105,5 +190,3 @@ def _read(paths: list[Path], asset_key: dg.AssetKey) -> pd.DataFrame:
             f"{len(paths)} requested partitions (first missing: {missing[0]}); materialize "
             "those partitions of it first, or check WIND_PIPELINE_STORAGE_DIR"
         )
-    tables = [pq.read_table(path) for path in paths]
-    return pa.concat_tables(tables, promote_options="default").to_pandas()
