@@ -9,10 +9,11 @@ result never depends on the partitions around it.
 What §11 leaves open, decided here (and in the SQL reference the tests compare against):
 
 - A NULL at any timestamp is *missing* (rule 1 comes first), even off the minute grid.
-- *Off grid* is a timestamp that is not a whole UTC minute (00:00:30), or a second non-NULL
-  reading at a minute that already has one in the same segment (a duplicate; the source's key
-  forbids it, but the rule does not depend on that). Off-grid readings are invisible to rules
-  4-5: they neither break nor join a frozen run, and they are never a spike's neighbour.
+- *Off grid* is a non-NULL reading whose timestamp is not a whole UTC minute (00:00:30), or a
+  second non-NULL reading at a minute that already has one in the same segment (a duplicate: the
+  source's key forbids it, but the rule does not depend on that; the first in row order stays).
+  Off-grid readings are invisible to rules 4-5: they neither break nor join a frozen run, and
+  they are never a spike's neighbour.
 - Rules 4-5 look only at *in-range* readings (on grid, non-NULL, within the bounds). An
   out-of-range reading, a NULL or an absent minute therefore breaks a frozen run, and a spike's
   neighbours must be exactly the previous and the next minute of the same segment, present and in
@@ -83,10 +84,12 @@ def classify(
     status = np.zeros(len(values), dtype=STATUS_DTYPE)
 
     missing = np.isnan(values)
-    off_grid = timestamps_us % MINUTE_US != 0
-    if len(values) > 1:
-        off_grid[1:] |= (segments[1:] == segments[:-1]) & (timestamps_us[1:] == timestamps_us[:-1])
-    off_grid &= ~missing
+    off_grid = (timestamps_us % MINUTE_US != 0) & ~missing
+    on_grid = np.flatnonzero(~(missing | off_grid))
+    if len(on_grid) > 1:  # a second non-NULL reading at the same minute is a duplicate
+        seg, ts = segments[on_grid], timestamps_us[on_grid]
+        repeated = (seg[1:] == seg[:-1]) & (ts[1:] == ts[:-1])
+        off_grid[on_grid[1:][repeated]] = True
     out_of_range = np.zeros(len(values), dtype=bool)
     low, high = limits.physical_min, limits.physical_max
     with np.errstate(invalid="ignore"):
