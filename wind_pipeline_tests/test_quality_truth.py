@@ -1,0 +1,121 @@
+"""QC against the generator's ground truth: a month of a small fleet seeded with ``--faults``.
+
+The generator says which readings it corrupted and how (``fault_log``). Every injected
+out-of-range, frozen and spike reading must be rejected for that very reason (recall 100 %), a
+NULL it wrote must be missing, and nothing else may be rejected (precision 100 %). The readings
+are read from the source database by plain SQL, the statuses come from ``quality.classify``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from connector_api.schema import KNOWN_VARIABLES
+from wind_pipeline.etl import quality
+from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.reference import day_bounds, raw_from_source
+
+generator = pytest.importorskip("connector_api.generator")
+if not hasattr(generator, "fault_log"):
+    pytest.skip("connector_api.generator.fault_log not landed yet", allow_module_level=True)
+
+DAYS, TURBINES = 30, 2
+VARIABLES = ("wind_speed", "power", "ambient_temperature")
+EXPECTED_STATUS = {
+    "out_of_range": quality.OUT_OF_RANGE,
+    "frozen": quality.FROZEN,
+    "spike": quality.SPIKE,
+    "null": quality.MISSING,
+}
+
+
+def statuses(raw: pa.Table, variable: str) -> dict[tuple[str, int], int]:
+    """{(turbine_id, timestamp_us): status} of every source row, by the pipeline's QC."""
+    turbines = raw.column("turbine_id").to_pylist()
+    names = sorted(set(turbines))
+    codes = np.array([names.index(t) for t in turbines], np.int64)
+    stamps = raw.column("timestamp").cast(pa.int64()).to_numpy()
+    values = raw.column(variable).to_numpy(zero_copy_only=False).astype(np.float64)
+    status = quality.classify(
+        quality.day_segments(codes, stamps), stamps, values, KNOWN_VARIABLES[variable]
+    )
+    return dict(zip(zip(turbines, stamps.tolist(), strict=True), status.tolist(), strict=True))
+
+
+def truth(start, end) -> dict[tuple[str, str, int], str]:
+    """{(turbine_id, variable, timestamp_us): fault} of every corrupted reading (gaps have none)."""
+    log = generator.fault_log(start, end, seed=42, turbines=TURBINES)
+    stamps = log.column("timestamp").cast(pa.int64()).to_pylist()
+    return {
+        (turbine, variable, stamp): fault
+        for turbine, variable, stamp, fault in zip(
+            log.column("turbine_id").to_pylist(),
+            log.column("variable").to_pylist(),
+            stamps,
+            log.column("fault").to_pylist(),
+            strict=True,
+        )
+        if fault != "gap"
+    }
+
+
+def test_qc_finds_exactly_the_injected_faults(seed_source, source_url):
+    seed_source(days=DAYS, faults=True, turbines=TURBINES)
+    start, end = day_bounds(DAY, DAYS)
+    injected = truth(start, end)
+    kinds = Counter(injected.values())
+    assert {"out_of_range", "frozen", "spike", "null"} <= kinds.keys()  # the month has each
+
+    raw = raw_from_source(source_url, start, end, VARIABLES)
+    assert set(raw.column("turbine_id").to_pylist()) == {"WTG01", "WTG02"}
+    missed, wrong, false_alarms = [], [], []
+    for variable in VARIABLES:
+        for (turbine, stamp), status in statuses(raw, variable).items():
+            fault = injected.get((turbine, variable, stamp))
+            if fault is None:
+                if status != quality.VALID:
+                    false_alarms.append((turbine, variable, stamp, quality.REASONS[status]))
+            elif status != EXPECTED_STATUS[fault]:
+                found = quality.REASONS[status]
+                (missed if status == quality.VALID else wrong).append(
+                    (turbine, variable, stamp, fault, found)
+                )
+    # every corrupted reading is in the source (a NULL is a row too): none escaped the check
+    rows = {(t, v, s) for t, s in zip(*_keys(raw), strict=True) for v in VARIABLES}
+    assert injected.keys() <= rows
+
+    assert not missed, f"recall below 100 %: {len(missed)} of {len(injected)}, e.g. {missed[:5]}"
+    assert not wrong, f"rejected for another reason: {wrong[:5]}"
+    assert not false_alarms, f"precision below 100 %: {len(false_alarms)}, e.g. {false_alarms[:5]}"
+
+
+def _keys(raw: pa.Table) -> tuple[list[str], list[int]]:
+    return raw.column("turbine_id").to_pylist(), raw.column("timestamp").cast(
+        pa.int64()
+    ).to_pylist()
+
+
+def test_fault_free_values_are_the_same_with_and_without_faults():
+    """The truth is only exact if faults touch nothing but the readings they log."""
+    start, end = day_bounds(DAY, 3)
+    clean = generator.generate(start, end, turbines=TURBINES, faults=False)
+    faulty = generator.generate(start, end, turbines=TURBINES, faults=True)
+    injected = truth(start, end)
+    log = generator.fault_log(start, end, turbines=TURBINES)
+    gaps = {
+        (turbine, stamp)
+        for turbine, stamp, fault in zip(*_keys(log), log.column("fault").to_pylist(), strict=True)
+        if fault == "gap"
+    }
+    faulty_rows = {key: i for i, key in enumerate(zip(*_keys(faulty), strict=True))}
+    assert len(faulty_rows) == faulty.num_rows == clean.num_rows - len(gaps)
+    for variable in VARIABLES:
+        before = clean.column(variable).to_pylist()
+        after = faulty.column(variable).to_pylist()
+        for i, key in enumerate(zip(*_keys(clean), strict=True)):
+            if key in faulty_rows and (key[0], variable, key[1]) not in injected:
+                assert after[faulty_rows[key]] == before[i], (variable, key)
