@@ -1,43 +1,103 @@
 """``wind-etl``: load days of ten-minute statistics from the connector API into the target.
 
-Imports stay lazy: ``--help`` and argument errors answer before numpy, pyarrow or httpx load,
-and a normal run never imports pandas or SQLAlchemy (the fast paths in ``etl``).
+Imports stay lazy: ``--help`` and argument errors answer before numpy, pyarrow or httpx load.
+The exit codes live here, one per error class of the core (``EXIT_CODES``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import date
 from typing import TYPE_CHECKING, NoReturn
 
-from wind_pipeline.etl import config
-from wind_pipeline.etl.errors import InvalidInputError, PipelineError
+from wind_pipeline.etl.errors import (
+    ApiRejectedError,
+    ApiUnavailableError,
+    DatabaseError,
+    InvalidInputError,
+    NoSourceDataError,
+    PipelineError,
+    TargetUnavailableError,
+    TerminalError,
+    TransientError,
+)
 
 if TYPE_CHECKING:
-    from wind_pipeline.etl.db import DirectDatabase
     from wind_pipeline.etl.pipeline import DayReport
 
 PROG = "wind-etl"
-USAGE = f"""{PROG} DATE [--end DATE] [--variables a,b] [--allow-empty] [--api-url URL]
-                [--api-key KEY] [--database-url URL] [--retries N]
+
+API_URL_ENV = "CONNECTOR_API_URL"
+API_KEY_ENV = "CONNECTOR_API_KEY"
+DATABASE_URL_ENV = "TARGET_DATABASE_URL"
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@localhost:5432/target"
+DEFAULT_VARIABLES = "wind_speed,power"  # signals.DEFAULT_VARIABLES, without importing the core
+DEFAULT_RETRIES = 4
+
+# Most specific first: the first class an error is an instance of gives its code.
+EXIT_CODES: tuple[tuple[type[PipelineError], int, str], ...] = (
+    (InvalidInputError, 2, "bad input (date, range, variable, turbine, URL or option)"),
+    (ApiUnavailableError, 3, "connector API unreachable or failing (5xx) after the retries"),
+    (ApiRejectedError, 4, "connector API rejected the request (4xx, e.g. a wrong API key)"),
+    (DatabaseError, 5, "target database refused a statement"),
+    (NoSourceDataError, 6, "a day without any source reading (see --allow-empty)"),
+    (TargetUnavailableError, 7, "target database unreachable or dropped after the retries"),
+    (TerminalError, 8, "another terminal error (e.g. the API answered something unreadable)"),
+    (TransientError, 9, "another transient error that outlasted the retries"),
+)
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 1  # a bug: the traceback is printed, please report it
+
+USAGE = f"""{PROG} DATE [--end DATE] [--variables a,b] [--turbines WTG01,WTG02] [--qc on|off]
+                [--allow-empty] [--api-url URL] [--api-key KEY] [--database-url URL]
+                [--retries N]
        {PROG} init-db [--database-url URL]"""
 DESCRIPTION = """\
 Load ten-minute statistics of the days DATE..END (inclusive, UTC) from the connector API into
-the target database, one transaction per day; a re-run replaces a day, never duplicates it.
-`init-db` creates or upgrades the target schema (idempotent); a load creates it too if missing."""
+the target database, one transaction per day and turbine set; a re-run replaces a day's rows of
+the turbines it loads, never duplicates them, and never touches other turbines' rows.
+`init-db` creates or upgrades the target schema (Alembic; idempotent); a load does it too."""
+_CODES = "\n".join(f"  {code:>3}  {text}" for _, code, text in EXIT_CODES)
 EPILOG = f"""\
 examples:
   {PROG} 2024-01-01
   {PROG} 2024-01-01 --end 2024-01-31 --variables wind_speed,power,ambient_temperature
+  {PROG} 2024-01-01 --turbines WTG01,WTG02 --qc off
   {PROG} init-db --database-url postgresql://postgres@localhost:5432/target
 
-environment: {config.API_URL_ENV} (default {config.DEFAULT_API_URL}), {config.API_KEY_ENV},
-{config.DATABASE_URL_ENV} (default {config.DEFAULT_DATABASE_URL}).
-exit codes: 0 ok, 2 bad input, 3 API unavailable, 4 API rejected the request, 5 database error,
-6 a day without source data."""
+environment: {API_URL_ENV} (default {DEFAULT_API_URL}), {API_KEY_ENV},
+{DATABASE_URL_ENV} (default {DEFAULT_DATABASE_URL}).
+
+exit codes:
+    0  ok
+{_CODES}
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the days reported are loaded
+    {EXIT_INTERNAL}  internal error (a bug; a traceback is printed)"""
 PROGRESS_MIN_DAYS = 8  # shorter ranges are quick enough to need no progress lines
+
+
+def api_url() -> str:
+    """The connector API's base URL from ``CONNECTOR_API_URL``, or the local default."""
+    return os.environ.get(API_URL_ENV) or DEFAULT_API_URL
+
+
+def api_key() -> str | None:
+    """The API key from ``CONNECTOR_API_KEY``; unset or empty means no key."""
+    return os.environ.get(API_KEY_ENV) or None
+
+
+def database_url() -> str:
+    """The target database URL from ``TARGET_DATABASE_URL``, or the local default."""
+    return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def exit_code(exc: PipelineError) -> int:
+    """The code of the first class in ``EXIT_CODES`` that ``exc`` is an instance of."""
+    return next(code for kind, code, _ in EXIT_CODES if isinstance(exc, kind))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,9 +110,9 @@ class _Parser(argparse.ArgumentParser):
 def _database_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database-url",
-        default=config.database_url(),
+        default=database_url(),
         metavar="URL",
-        help=f"target PostgreSQL (default: ${config.DATABASE_URL_ENV} or the local default)",
+        help=f"target PostgreSQL (default: ${DATABASE_URL_ENV} or the local default)",
     )
 
 
@@ -68,9 +128,20 @@ def run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--end", metavar="DATE", help="last day, inclusive (default: DATE)")
     parser.add_argument(
         "--variables",
-        default=",".join(config.DEFAULT_VARIABLES),
+        default=DEFAULT_VARIABLES,
         metavar="a,b",
-        help=f"comma-separated source variables (default: {','.join(config.DEFAULT_VARIABLES)})",
+        help=f"comma-separated source variables (default: {DEFAULT_VARIABLES})",
+    )
+    parser.add_argument(
+        "--turbines",
+        metavar="WTG01,WTG02",
+        help="comma-separated turbine ids (default: every turbine of the source)",
+    )
+    parser.add_argument(
+        "--qc",
+        choices=("on", "off"),
+        default="on",
+        help="quality control (SPEC §11); off: every non-NULL reading counts, rejected = 0",
     )
     parser.add_argument(
         "--allow-empty",
@@ -79,20 +150,21 @@ def run_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--api-url",
-        default=config.api_url(),
+        default=api_url(),
         metavar="URL",
-        help=f"connector API (default: ${config.API_URL_ENV} or {config.DEFAULT_API_URL})",
+        help=f"connector API (default: ${API_URL_ENV} or {DEFAULT_API_URL})",
     )
     parser.add_argument(
-        "--api-key", default=config.api_key(), metavar="KEY", help=f"default: ${config.API_KEY_ENV}"
+        "--api-key", default=api_key(), metavar="KEY", help=f"default: ${API_KEY_ENV}"
     )
     _database_option(parser)
     parser.add_argument(
         "--retries",
         type=int,
-        default=4,
+        default=DEFAULT_RETRIES,
         metavar="N",
-        help="retries of a failed API call, with exponential backoff (default: 4)",
+        help="retries, with exponential backoff, of a failed API call and of a day whose "
+        f"target connection dropped (default: {DEFAULT_RETRIES})",
     )
     return parser
 
@@ -100,7 +172,8 @@ def run_parser() -> argparse.ArgumentParser:
 def init_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=f"{PROG} init-db",
-        description="Create or upgrade the target schema (signal, data); safe to repeat.",
+        description="Create or upgrade the target schema (signal, data) with Alembic; "
+        "safe to repeat. A target created by the previous release keeps every row and id.",
     )
     _database_option(parser)
     return parser
@@ -115,36 +188,34 @@ def parse_day(text: str, option: str) -> date:
         ) from None
 
 
-def parse_variables(text: str) -> list[str]:
-    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-    if not names:
-        raise InvalidInputError("--variables is empty: give names like wind_speed,power")
-    return names
-
-
-def create_target_schema(database_url: str) -> None:
+def init_db(args: argparse.Namespace) -> int:
     from wind_pipeline.etl.db import create_engine
-    from wind_pipeline.etl.schema import create_schema
+    from wind_pipeline.etl.schema import upgrade_schema
 
-    engine = create_engine(database_url)
+    engine = create_engine(args.database_url)
     try:
-        create_schema(engine)
+        done = upgrade_schema(engine)
     finally:
         engine.dispose()
-
-
-def init_db(args: argparse.Namespace) -> int:
-    create_target_schema(args.database_url)
-    print("target schema ready (tables signal, data)")
+    print(
+        f"target schema {'was already' if done == 'current' else done + ','} at the head revision"
+    )
     return 0
 
 
-def ensure_schema(database: DirectDatabase) -> None:
-    """Create the schema if a table is missing; only then is SQLAlchemy imported."""
-    from wind_pipeline.etl.db import schema_present
+def ensure_schema(url: str, database) -> None:
+    """Upgrade the schema unless it is at head; only then are SQLAlchemy and Alembic imported."""
+    from wind_pipeline.etl.db import HEAD_REVISION, schema_version
 
-    if not schema_present(database):
-        create_target_schema(database.url)
+    if schema_version(database) != HEAD_REVISION:
+        from wind_pipeline.etl.db import create_engine
+        from wind_pipeline.etl.schema import upgrade_schema
+
+        engine = create_engine(url)
+        try:
+            upgrade_schema(engine)
+        finally:
+            engine.dispose()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,11 +225,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--end {last} is before DATE {first}")
     if args.retries < 0:
         raise InvalidInputError(f"--retries must be 0 or more, not {args.retries}")
-    variables = parse_variables(args.variables)
 
-    # httpx imports its own command line (click, rich, pygments: ~0.1 s) when it can; we never
-    # use it, and a None entry makes that optional import fail fast.
-    sys.modules.setdefault("httpx._main", None)
     from wind_pipeline.etl.client import ConnectorClient
     from wind_pipeline.etl.db import DirectDatabase
     from wind_pipeline.etl.pipeline import run_range
@@ -167,17 +234,20 @@ def run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     with ConnectorClient(args.api_url, args.api_key, retries=args.retries) as client:
         database = DirectDatabase(args.database_url)
-        ensure_schema(database)  # before the fetch: a wrong URL fails in a second, not after it
+        ensure_schema(args.database_url, database)  # a wrong URL fails in a second, not later
         if days >= PROGRESS_MIN_DAYS:
-            print(f"{PROG}: fetching {days} days from {args.api_url} …", file=sys.stderr)
+            print(f"{PROG}: loading {days} days from {args.api_url} …", file=sys.stderr)
         reports = run_range(
             client,
             database,
             first,
             last,
-            variables,
+            variables=args.variables,
+            turbines=args.turbines,
+            qc=args.qc == "on",
             allow_empty=args.allow_empty,
             on_day=Progress(days),
+            target_retries=args.retries,
         )
     if days > 1:
         read = sum(r.rows_read for r in reports)
@@ -209,11 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         return run(run_parser().parse_args(argv))
     except PipelineError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         message = "interrupted: the days reported above are loaded; re-run the range for the rest"
         print(f"{PROG}: {message}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

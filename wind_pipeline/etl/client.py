@@ -7,6 +7,7 @@ as ``ApiUnavailableError``; a 4xx is the request's fault and is raised at once a
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -99,7 +100,7 @@ class ConnectorClient:
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
-        headers = {"Accept": ARROW_STREAM}
+        headers = {}
         if api_key:
             headers["X-API-Key"] = api_key
         self._http = httpx.Client(
@@ -120,20 +121,42 @@ class ConnectorClient:
     def close(self) -> None:
         self._http.close()
 
-    def fetch(self, start: datetime, end: datetime, variables: Sequence[str]) -> pa.Table:
-        """Readings in ``[start, end)``: ``timestamp`` then one float64 column per variable."""
+    def fetch(
+        self,
+        start: datetime,
+        end: datetime,
+        variables: Sequence[str],
+        turbines: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """Readings in ``[start, end)``: ``turbine_id``, ``timestamp``, a column per variable.
+
+        ``turbines`` None asks for every turbine; rows come ordered by (turbine_id, timestamp).
+        """
         params = {"start": _iso_utc(start), "end": _iso_utc(end), "variables": ",".join(variables)}
+        if turbines is not None:
+            params["turbines"] = ",".join(turbines)
         body = self._get("/data", params)
         return _read_arrow(body, variables)
 
-    def _get(self, path: str, params: dict[str, str]) -> bytes:
+    def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """The JSON body of ``GET path`` (``/variables``, ``/turbines``), same retry rules."""
+        body = self._get(path, params or {}, accept="application/json")
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise TerminalError(
+                f"the connector API's {path} did not answer JSON: {exc}",
+                hint="check that --api-url points at the connector API",
+            ) from exc
+
+    def _get(self, path: str, params: dict[str, str], accept: str = ARROW_STREAM) -> bytes:
         """The body of a 2xx answer, retrying transient failures; raises on anything else."""
         last_problem = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(backoff_delay(attempt - 1, self.backoff))
             try:
-                response = self._http.get(path, params=params)
+                response = self._http.get(path, params=params, headers={"Accept": accept})
             except httpx.TransportError as exc:  # refused, reset, timed out, broken stream
                 last_problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 continue
@@ -170,7 +193,7 @@ def _read_arrow(body: bytes, variables: Sequence[str]) -> pa.Table:
             f"the connector API did not answer with an Arrow stream: {exc}",
             hint="check that --api-url points at the connector API",
         ) from exc
-    expected = ["timestamp", *variables]
+    expected = ["turbine_id", "timestamp", *variables]
     if table.column_names != expected:
         raise TerminalError(
             f"the connector API answered columns {table.column_names}, expected {expected}"

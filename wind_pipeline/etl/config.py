@@ -1,30 +1,8 @@
-"""Defaults shared by ``wind-etl`` and the Dagster resources, and the environment they read."""
+"""Moved: the defaults live in ``signals`` and the environment readers in ``wind_pipeline.cli``.
 
-from __future__ import annotations
+Kept only until ``defs/`` imports ``DEFAULT_VARIABLES`` from ``wind_pipeline.etl.signals``.
+"""
 
-import os
+from wind_pipeline.etl.signals import DEFAULT_VARIABLES
 
-# What the pipeline moves when nobody says otherwise (SPEC §4.2).
-DEFAULT_VARIABLES: tuple[str, ...] = ("wind_speed", "power")
-
-API_URL_ENV = "CONNECTOR_API_URL"
-API_KEY_ENV = "CONNECTOR_API_KEY"
-DATABASE_URL_ENV = "TARGET_DATABASE_URL"
-
-DEFAULT_API_URL = "http://127.0.0.1:8000"
-DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@localhost:5432/target"
-
-
-def api_url() -> str:
-    """The connector API's base URL from ``CONNECTOR_API_URL``, or the local default."""
-    return os.environ.get(API_URL_ENV) or DEFAULT_API_URL
-
-
-def api_key() -> str | None:
-    """The API key from ``CONNECTOR_API_KEY``; unset or empty means no key."""
-    return os.environ.get(API_KEY_ENV) or None
-
-
-def database_url() -> str:
-    """The target database URL from ``TARGET_DATABASE_URL``, or the local default."""
-    return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+__all__ = ["DEFAULT_VARIABLES"]

@@ -13,13 +13,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wind_pipeline.etl.errors import DatabaseError, InvalidInputError
+from wind_pipeline.etl.errors import (
+    DatabaseError,
+    InvalidInputError,
+    PipelineError,
+    TargetUnavailableError,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
 _SCHEME = re.compile(r"^(postgres|postgresql)(\+psycopg2)?://", re.IGNORECASE)
 _PASSWORD = re.compile(r"(://[^:/@?]*:)[^@/?]*@")
+# Alembic's head (schema.py's migrations); kept here so that the CLI can compare a database's
+# version with it in one query, without importing SQLAlchemy or Alembic (a test checks they agree).
+HEAD_REVISION = "0002"
 HINT = "check --database-url or TARGET_DATABASE_URL, and that PostgreSQL is running"
 
 
@@ -86,17 +94,39 @@ def is_database_error(exc: BaseException) -> bool:
     return sa_exc is not None and isinstance(exc, sa_exc.DBAPIError)
 
 
-def database_error(exc: BaseException, doing: str) -> DatabaseError:
-    """A one-line ``DatabaseError`` saying what we were doing and the server's first line."""
+# SQLSTATEs of a server going away: connection exceptions (class 08), and an administrator's,
+# a crash's or a starting server's refusal (57P01-57P03). Retrying these is safe: a day is one
+# transaction, so whatever it wrote before the connection dropped was rolled back.
+_TRANSIENT_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """True when the connection was refused or dropped, not when a statement was refused."""
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "pgcode", None)
+    if code is not None:
+        return code.startswith(_TRANSIENT_STATES)
+    psycopg2 = sys.modules.get("psycopg2")
+    if psycopg2 is None:
+        return False
+    # No SQLSTATE: libpq lost or never had the server (refused, reset, closed, timed out).
+    return isinstance(orig, psycopg2.OperationalError | psycopg2.InterfaceError)
+
+
+def database_error(exc: BaseException, doing: str) -> PipelineError:
+    """``TargetUnavailableError`` for a lost connection, else a one-line ``DatabaseError``."""
     orig = getattr(exc, "orig", None) or exc
     first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    message = f"target database error while {doing}: {first_line}"
+    if is_connection_lost(exc):
+        return TargetUnavailableError(message, hint=HINT)
     hint = "create the schema first: wind-etl init-db" if _is_missing_table(orig) else HINT
-    return DatabaseError(f"target database error while {doing}: {first_line}", hint=hint)
+    return DatabaseError(message, hint=hint)
 
 
 @contextmanager
 def database_errors(doing: str) -> Iterator[None]:
-    """Let driver and SQLAlchemy errors out only as a one-line ``DatabaseError``."""
+    """Let driver and SQLAlchemy errors out only as one of our two (transient or terminal)."""
     try:
         yield
     except Exception as exc:
@@ -110,19 +140,20 @@ def _is_missing_table(exc: BaseException) -> bool:
 
 
 def connect(source: RawConnectionSource) -> Any:
-    """A DBAPI connection from ``source``; a refused connection becomes a ``DatabaseError``."""
+    """A DBAPI connection from ``source``; a refused one becomes ``TargetUnavailableError``."""
     with database_errors("connecting"):
         return source.raw_connection()
 
 
-def schema_present(source: RawConnectionSource) -> bool:
-    """Whether both target tables exist: one cheap query, so most runs skip SQLAlchemy."""
+def schema_version(source: RawConnectionSource) -> str | None:
+    """The target's Alembic revision (None: no ``alembic_version``): two tiny queries."""
     conn = connect(source)
     try:
-        with database_errors("looking for the schema"), conn.cursor() as cur:
-            cur.execute(
-                "SELECT to_regclass('signal') IS NOT NULL AND to_regclass('data') IS NOT NULL"
-            )
-            return bool(cur.fetchone()[0])
+        with database_errors("reading the schema version"), conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute("SELECT max(version_num) FROM alembic_version")
+            return cur.fetchone()[0]
     finally:
         conn.close()

@@ -1,7 +1,7 @@
 """One small hierarchy: transient errors are worth retrying, terminal ones are reported once.
 
-Every error carries a message that says what went wrong and a hint that says what to do next;
-the CLI prints ``error: <message> (<hint>)`` and exits non-zero, Dagster retries only transients.
+Every error carries a message that says what went wrong and a hint that says what to do next.
+Which exit code each class gets is the CLI's business (``wind_pipeline.cli``), not the core's.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 class PipelineError(Exception):
     """Base of every error the ETL core raises on purpose."""
-
-    exit_code = 1
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
@@ -22,7 +20,7 @@ class PipelineError(Exception):
 
 
 class TransientError(PipelineError):
-    """May succeed if tried again later: a connection refused, a timeout, a 5xx."""
+    """May succeed if tried again later: a connection refused or dropped, a timeout, a 5xx."""
 
 
 class TerminalError(PipelineError):
@@ -32,13 +30,13 @@ class TerminalError(PipelineError):
 class ApiUnavailableError(TransientError):
     """The connector API could not be reached, or kept answering 5xx, after every retry."""
 
-    exit_code = 3
+
+class TargetUnavailableError(TransientError):
+    """The target database refused the connection or dropped it (a restart, a failover)."""
 
 
 class ApiRejectedError(TerminalError):
     """The connector API answered 4xx: the request itself is wrong (its detail is kept)."""
-
-    exit_code = 4
 
     def __init__(self, status: int, detail: str, *, hint: str = "") -> None:
         super().__init__(f"the connector API rejected the request ({status}): {detail}", hint=hint)
@@ -47,18 +45,12 @@ class ApiRejectedError(TerminalError):
 
 
 class DatabaseError(TerminalError):
-    """The target database refused a connection or a statement."""
-
-    exit_code = 5
+    """The target database refused a statement (not a connection problem: that is transient)."""
 
 
 class NoSourceDataError(TerminalError):
     """A requested day has no readings at all in the source."""
 
-    exit_code = 6
-
 
 class InvalidInputError(TerminalError):
-    """A date, range or variable list given by the user does not make sense."""
-
-    exit_code = 2
+    """A date, range, variable or turbine list given by the user does not make sense."""

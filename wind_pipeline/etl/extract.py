@@ -1,4 +1,4 @@
-"""Raw one-minute readings from the connector API, as a pandas frame or as plain arrays."""
+"""Raw one-minute readings from the connector API, as the RAW Arrow table the transform takes."""
 
 from __future__ import annotations
 
@@ -7,75 +7,67 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 
+from wind_pipeline.etl import arrays
 from wind_pipeline.etl.errors import TerminalError
-from wind_pipeline.etl.transform import Readings
 
 if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
-
     from wind_pipeline.etl.client import ConnectorClient
 
-
-# Arrow timestamp units as (multiplier, divisor) to microseconds.
-_TO_MICROS = {"s": (1_000_000, 1), "ms": (1_000, 1), "us": (1, 1), "ns": (1, 1_000)}
+UTC_US = pa.timestamp("us", tz="UTC")
 
 
-def readings_from_table(table: pa.Table, variables: Sequence[str]) -> Readings:
-    """The arrays of an Arrow table from the API: microseconds since the epoch, NaN for NULL.
-
-    Read straight from the Arrow buffers: pyarrow's own ``cast``/``to_numpy`` import pandas and
-    pyarrow.compute, which would cost ``wind-etl`` a third of a second.
-    """
-    stamps = table.column("timestamp")
-    scale = _TO_MICROS.get(getattr(stamps.type, "unit", ""))
-    if scale is None:
-        raise TerminalError(f"the API's timestamp column has type {stamps.type}, not a timestamp")
-    micros = _numpy(stamps, np.int64) * scale[0] // scale[1]
-    return Readings(micros, {name: _numpy(table.column(name), np.float64) for name in variables})
-
-
-def _numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> np.ndarray:
-    """One numpy array from all chunks; NULL becomes NaN (floats) or stays as stored (ints)."""
-    if dtype is np.float64 and str(column.type) != "double":
-        import pyarrow as pa  # another numeric type: let pyarrow convert (slower import)
-
-        column = column.cast(pa.float64())
-    parts = [_chunk_numpy(chunk, dtype) for chunk in column.chunks]
-    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
-
-
-def _chunk_numpy(chunk: pa.Array, dtype: type[np.generic]) -> np.ndarray:
-    validity, data = chunk.buffers()[:2]
-    window = slice(chunk.offset, chunk.offset + len(chunk))
-    values = np.frombuffer(data, dtype=dtype)[window] if data is not None else np.empty(0, dtype)
-    if validity is None or chunk.null_count == 0:
-        return values
-    valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[window]
-    return np.where(valid.astype(bool), values, np.nan if dtype is np.float64 else 0)
-
-
-def extract_readings(
-    client: ConnectorClient, start: datetime, end: datetime, variables: Sequence[str]
-) -> Readings:
-    """Readings in ``[start, end)`` without pandas (the ``wind-etl`` path)."""
-    return readings_from_table(client.fetch(start, end, variables), variables)
+def raw_schema(variables: Sequence[str]) -> pa.Schema:
+    """RAW: ``turbine_id`` (dictionary), ``timestamp`` (µs, UTC), a float64 per variable."""
+    return pa.schema(
+        [("turbine_id", pa.dictionary(pa.int32(), pa.string())), ("timestamp", UTC_US)]
+        + [(name, pa.float64()) for name in variables]
+    )
 
 
 def extract(
-    client: ConnectorClient, start: datetime, end: datetime, variables: Sequence[str]
-) -> pd.DataFrame:
-    """Raw readings in ``[start, end)``: ``timestamp`` (UTC, µs) and a float64 column per variable.
+    client: ConnectorClient,
+    start: datetime,
+    end: datetime,
+    variables: Sequence[str],
+    turbines: Sequence[str] | None = None,
+) -> pa.Table:
+    """Readings in ``[start, end)`` in the RAW schema, sorted by (turbine_id, timestamp).
 
-    Sorted by time, NaN for a missing reading; an empty window gives an empty frame, because
-    whether emptiness is an error is the caller's call (``--allow-empty``).
+    An empty range gives an empty table: whether emptiness is an error is the caller's call
+    (``allow_empty``). ``turbines`` None means every turbine of the source.
     """
-    import pyarrow as pa
+    table = client.fetch(start, end, variables, turbines)
+    schema = raw_schema(variables)
+    if table.schema != schema:
+        try:
+            table = table.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TerminalError(
+                f"the connector API's readings do not fit {schema.types}: {exc}"
+            ) from exc
+    return table if _sorted(table) else _sort(table)
 
-    table = client.fetch(start, end, variables)
-    columns = [("timestamp", pa.timestamp("us", tz="UTC"))] + [(v, pa.float64()) for v in variables]
-    frame = table.cast(pa.schema(columns)).to_pandas()
-    if not frame["timestamp"].is_monotonic_increasing:
-        frame = frame.sort_values("timestamp", kind="stable", ignore_index=True)
-    return frame
+
+def _sorted(table: pa.Table) -> bool:
+    if table.num_rows < 2:
+        return True
+    ids = table.column("turbine_id").combine_chunks()
+    names = ids.dictionary.to_pylist()
+    rank = np.argsort(np.argsort(np.array(names, dtype=object)))
+    code = rank[arrays.to_numpy(ids.indices, np.int64)]
+    micros = arrays.to_numpy(table.column("timestamp"), np.int64)
+    same = code[1:] == code[:-1]
+    return bool(np.all((code[1:] > code[:-1]) | (same & (micros[1:] >= micros[:-1]))))
+
+
+def _sort(table: pa.Table) -> pa.Table:
+    import pyarrow.compute as pc
+
+    plain = table.column("turbine_id").cast(pa.string())
+    indices = pc.sort_indices(
+        pa.table({"t": plain, "s": table.column("timestamp")}),
+        sort_keys=[("t", "ascending"), ("s", "ascending")],
+    )
+    return table.take(indices)

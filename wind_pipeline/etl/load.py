@@ -1,207 +1,205 @@
 """Write ten-minute statistics into the target: one transaction per UTC day, replace not append.
 
-Per day: a transaction-scoped advisory lock keyed on the day (concurrent loads of a day queue up),
-insert-or-ignore the signal rows, delete the day's rows of those signals, binary COPY the new
-rows. A failure rolls the day back to its previous rows.
+Per day: transaction-scoped advisory locks on exactly the (day, turbine)s being written (taken in
+sorted order, so two loads never deadlock), ensure their signal rows, delete the day's rows of
+exactly those signals, COPY the new rows. Loading WTG02 never touches WTG01's rows; a failure
+rolls the day back to its previous rows.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+import zlib
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from wind_pipeline.etl import db
+from wind_pipeline.etl import arrays, db
+from wind_pipeline.etl.calendar import day_range, split_by_day
+from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.signals import (
+    MIN_COUNT,
     STATISTICS,
     signal_description,
     signal_name,
     signal_unit,
 )
-from wind_pipeline.etl.transform import DAY_US, StatsColumns, stats_from_frame
 
-if TYPE_CHECKING:
-    import pandas as pd
-    import sqlalchemy as sa
-
-# First key of pg_advisory_xact_lock(int, int): "WIND" in ASCII, so our locks are recognisable
-# in pg_locks; the second key is the day's proleptic ordinal.
-LOCK_NAMESPACE = 0x57494E44
-_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension
-_COPY_TRAILER = b"\xff\xff"
-_COPY_ROW = np.dtype(
-    [("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("id_len", ">i4"), ("id", ">i4"),
-     ("value_len", ">i4"), ("value", ">f8")]
-)  # fmt: skip
-_COPY_SQL = "COPY data (timestamp, signal_id, value) FROM STDIN WITH (FORMAT binary)"
-# Days loaded at once, each on its own connection: PostgreSQL's per-row work (foreign key check,
-# primary key) is the bottleneck, and two backends use both cores (a year: about 0.7x the time).
-LOAD_WORKERS = 2
-# The minimum count that makes a statistic defined (SPEC §4.1).
-MIN_COUNT = {"count": 0, "mean": 1, "min": 1, "max": 1, "std": 2}
+SignalKey = tuple[str, str, str]  # (turbine, variable, statistic)
 
 
-def load(engine: sa.Engine | db.RawConnectionSource, stats: pd.DataFrame) -> int:
-    """Replace the target's rows for every UTC day ``stats`` covers; return rows written."""
-    return sum(load_days(engine, stats_from_frame(stats)).values())
-
-
-def load_days(
-    source: db.RawConnectionSource,
-    stats: StatsColumns,
-    on_day: Callable[[date, int], None] | None = None,
-    workers: int = LOAD_WORKERS,
+def load(
+    target: db.RawConnectionSource, stats: pa.Table, variables: Mapping[str, Variable]
 ) -> dict[date, int]:
-    """Load day by day, each its own transaction, ``workers`` days at a time; rows per day.
+    """Replace, day by day, the target's rows of the (day, turbine, variable)s in ``stats``.
 
-    ``on_day`` is called as each day commits (from one thread at a time). On a failure the
-    days already committed stay, the failing day keeps its previous rows, no new day starts.
+    ``stats`` is a STATS table (``transform``); ``variables`` gives each variable's unit for new
+    signal rows. Returns the rows written per day, in day order. Days already committed stay
+    when a later day fails.
     """
-    parts = list(_split_days(stats))
-    pending = iter(parts)
-    lock = threading.Lock()
     written: dict[date, int] = {}
-    failed = threading.Event()
-
-    def work() -> None:
-        try:
-            conn = db.connect(source)
-            try:
-                while not failed.is_set():
-                    with lock:
-                        item = next(pending, None)
-                    if item is None:
-                        return
-                    rows = _load_day(conn, *item)
-                    with lock:
-                        written[item[0]] = rows
-                        if on_day is not None:
-                            on_day(item[0], rows)
-            finally:
-                conn.close()
-        except BaseException:
-            failed.set()  # the other workers stop after their current day
-            raise
-
-    workers = max(1, min(workers, len(parts)))
-    if workers == 1:
-        work()
-    else:
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="load")
-        futures = [pool.submit(work) for _ in range(workers)]
-        try:
-            for future in futures:
-                future.result()  # the first failure, re-raised here
-        except BaseException:  # Ctrl-C too: finish the days in flight, start no other
-            failed.set()
-            raise
-        finally:
-            pool.shutdown(wait=True)
-    return dict(sorted(written.items()))
+    conn = db.connect(target)
+    try:
+        ids: dict[SignalKey, int] = {}
+        for day, part in split_by_day(stats):
+            written[day] = _load_day(conn, day, part, variables, ids)
+    finally:
+        with contextlib.suppress(Exception):  # a dropped connection cannot be closed cleanly
+            conn.close()
+    return written
 
 
-def _split_days(stats: StatsColumns) -> Iterator[tuple[date, StatsColumns]]:
-    days = stats.timestamps_us // DAY_US
-    order = np.argsort(days, kind="stable")
-    bounds = np.flatnonzero(np.diff(days[order])) + 1
-    for part in np.split(order, bounds) if len(order) else []:
-        day = date(1970, 1, 1) + timedelta(days=int(days[part[0]]))
-        yield day, _take(stats, part)
+def lock_keys(day: date, turbines: list[str]) -> list[tuple[int, int]]:
+    """``pg_advisory_xact_lock(int, int)`` keys of (day, turbine): (day ordinal, CRC-32 of id).
+
+    A CRC collision only makes two turbines' loads of a day queue, never mix.
+    """
+    keys = {zlib.crc32(turbine.encode()) for turbine in turbines}
+    return [(day.toordinal(), key - (1 << 32) if key >= 1 << 31 else key) for key in sorted(keys)]
 
 
-def _take(stats: StatsColumns, rows: np.ndarray) -> StatsColumns:
-    return StatsColumns(
-        timestamps_us=stats.timestamps_us[rows],
-        variables=stats.variables,
-        var_index=stats.var_index[rows],
-        count=stats.count[rows],
-        mean=stats.mean[rows],
-        min=stats.min[rows],
-        max=stats.max[rows],
-        std=stats.std[rows],
-    )
+def _load_day(
+    conn: Any, day: date, stats: pa.Table, variables: Mapping[str, Variable], known: dict
+) -> int:
+    """One day in one transaction; rolled back whole on any failure.
 
-
-def _load_day(conn, day: date, stats: StatsColumns) -> int:
-    """One day in one transaction; rolled back whole on any failure."""
+    ``known`` caches signal ids across the days of one call; ids of signals this day inserts
+    join it only once the day commits (a rollback takes the new signal rows with it).
+    """
+    ids = dict(known)
+    turbine_ids = stats.column("turbine_id").combine_chunks().dictionary_encode()
+    variable_ids = stats.column("variable").combine_chunks().dictionary_encode()
+    turbines = [str(t) for t in turbine_ids.dictionary.to_pylist()]
+    names = [str(v) for v in variable_ids.dictionary.to_pylist()]
     with db.database_errors(f"loading {day.isoformat()}"):
         try:
             with conn.cursor() as cur:
                 cur.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, day.toordinal())
+                    ";".join(["SELECT pg_advisory_xact_lock(%s, %s)"] * len(turbines)),
+                    [k for pair in lock_keys(day, turbines) for k in pair],
                 )
-                ids = _ensure_signals(cur, stats.variables)
-                _delete_day(cur, day, list(ids.values()))
-                payload, rows = _copy_payload(stats, ids)
-                _copy(cur, payload)
+                wanted = [(t, v, s) for t in turbines for v in names for s in STATISTICS]
+                _ensure_signals(cur, wanted, variables, ids)
+                start, end = day_range(day)
+                cur.execute(
+                    "DELETE FROM data WHERE signal_id = ANY(%s) "
+                    "AND timestamp >= %s AND timestamp < %s",
+                    ([ids[key] for key in wanted], start, end),
+                )
+                # (turbine, variable, statistic) index → signal id, as a lookup table.
+                lookup = np.array([ids[key] for key in wanted], dtype=np.int32).reshape(
+                    len(turbines), len(names), len(STATISTICS)
+                )
+                turbine = arrays.to_numpy(turbine_ids.indices, np.int64)
+                variable = arrays.to_numpy(variable_ids.indices, np.int64)
+                rows = _copy(cur, stats, lookup[turbine, variable])
             conn.commit()
+            known.update(ids)
             return rows
-        except Exception:
+        except BaseException:
             with contextlib.suppress(Exception):  # a dead connection cannot roll back; it is gone
                 conn.rollback()
             raise
 
 
-def _ensure_signals(cur, variables: tuple[str, ...]) -> dict[tuple[int, str], int]:
-    """Signal ids keyed by (variable index, statistic), inserting the missing signals."""
-    wanted = [(v, s) for v in variables for s in STATISTICS]
-    names = [signal_name(v, s) for v, s in wanted]
-    by_name = _signal_ids(cur, names)
-    if len(by_name) < len(names):  # only a new variable pays for the insert
+def _ensure_signals(
+    cur: Any, wanted: list[SignalKey], variables: Mapping[str, Variable], ids: dict
+) -> None:
+    """Fill ``ids`` for ``wanted``, inserting the signal rows that do not exist yet."""
+    missing = [key for key in wanted if key not in ids]
+    if not missing:
+        return
+    ids.update(_signal_ids(cur, missing))
+    new = [key for key in missing if key not in ids]
+    if new:
         rows = [
-            (signal_name(v, s), v, s, signal_unit(v, s), signal_description(v, s))
-            for v, s in wanted
+            (
+                signal_name(*key),
+                key[0],
+                key[1],
+                key[2],
+                signal_unit(key[2], variables[key[1]].unit if key[1] in variables else None),
+                signal_description(*key),
+            )
+            for key in new
         ]
+        # Two first loads at once may both insert: the unique keys keep one, the other waits.
         cur.execute(
-            "INSERT INTO signal (name, variable, statistic, unit, description) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-            "ON CONFLICT DO NOTHING",
+            "INSERT INTO signal (name, turbine, variable, statistic, unit, description) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[]) ON CONFLICT DO NOTHING",
             [list(column) for column in zip(*rows, strict=True)],
         )
-        by_name = _signal_ids(cur, names)
-    position = {v: i for i, v in enumerate(variables)}
-    return {(position[v], s): by_name[signal_name(v, s)] for v, s in wanted}
+        ids.update(_signal_ids(cur, new))
 
 
-def _signal_ids(cur, names: list[str]) -> dict[str, int]:
-    cur.execute("SELECT name, id FROM signal WHERE name = ANY(%s)", (names,))
-    return dict(cur.fetchall())
-
-
-def _delete_day(cur, day: date, signal_ids: list[int]) -> None:
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+def _signal_ids(cur: Any, keys: list[SignalKey]) -> dict[SignalKey, int]:
     cur.execute(
-        "DELETE FROM data WHERE signal_id = ANY(%s) AND timestamp >= %s AND timestamp < %s",
-        (signal_ids, start, start + timedelta(days=1)),
+        "SELECT s.turbine, s.variable, s.statistic, s.id FROM signal s "
+        "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(turbine, variable, statistic) "
+        "USING (turbine, variable, statistic)",
+        [list(column) for column in zip(*keys, strict=True)],
     )
+    return {(t, v, s): i for t, v, s, i in cur.fetchall()}
 
 
-def _copy_payload(stats: StatsColumns, ids: dict[tuple[int, str], int]) -> tuple[bytes, int]:
-    """The melted rows (one per window and defined statistic) in PostgreSQL's binary COPY format."""
+def _melt(stats: pa.Table, signal_of_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The target rows: (window µs, signal id, value) of every defined statistic."""
+    micros = arrays.to_numpy(stats.column("timestamp"), np.int64)
+    count = arrays.to_numpy(stats.column("count"), np.int64)
     parts = []
-    for statistic in STATISTICS:
-        values = getattr(stats, statistic).astype(np.float64)
-        keep = (stats.count >= MIN_COUNT[statistic]) & ~np.isnan(values)
-        id_of_var = np.array(
-            [ids[(i, statistic)] for i in range(len(stats.variables))], dtype=np.int32
-        )
-        chunk = np.empty(int(keep.sum()), dtype=_COPY_ROW)
-        chunk["fields"], chunk["ts_len"], chunk["id_len"], chunk["value_len"] = 3, 8, 4, 8
-        chunk["ts"] = stats.timestamps_us[keep] - _PG_EPOCH_US
-        chunk["id"] = id_of_var[stats.var_index[keep]]
-        chunk["value"] = values[keep]
-        parts.append(chunk)
-    # Joined as bytes: np.concatenate would convert the big-endian fields to native order.
-    body = b"".join(part.tobytes() for part in parts)
-    return _COPY_HEADER + body + _COPY_TRAILER, sum(len(part) for part in parts)
+    for index, statistic in enumerate(STATISTICS):
+        values = arrays.to_numpy(stats.column(statistic), np.float64)
+        keep = (count >= MIN_COUNT[statistic]) & ~np.isnan(values)
+        parts.append((micros[keep], signal_of_row[keep, index], values[keep]))
+    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
 
 
-def _copy(cur, payload: bytes) -> None:
-    cur.copy_expert(_COPY_SQL, io.BytesIO(payload))
+def _copy(cur: Any, stats: pa.Table, signal_of_row: np.ndarray) -> int:
+    micros, signal, values = _melt(stats, signal_of_row)
+    payload = ENCODERS[ENCODER](micros, signal, values)
+    sql = COPY_SQL[ENCODER]
+    cur.copy_expert(sql, io.BytesIO(payload))
+    return len(micros)
+
+
+def _csv(micros: np.ndarray, signal: np.ndarray, values: np.ndarray) -> bytes:
+    import pyarrow.csv as csv
+
+    table = pa.table(
+        {
+            "timestamp": arrays.timestamps(micros),
+            "signal_id": arrays.from_numpy(signal),
+            "value": arrays.from_numpy(values),
+        }
+    )
+    sink = pa.BufferOutputStream()
+    csv.write_csv(table, sink, csv.WriteOptions(include_header=False))
+    return sink.getvalue().to_pybytes()
+
+
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, header extension
+_COPY_ROW = np.dtype(
+    [("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("id_len", ">i4"), ("id", ">i4"),
+     ("value_len", ">i4"), ("value", ">f8")]
+)  # fmt: skip
+
+
+def _binary(micros: np.ndarray, signal: np.ndarray, values: np.ndarray) -> bytes:
+    rows = np.empty(len(micros), dtype=_COPY_ROW)
+    rows["fields"], rows["ts_len"], rows["id_len"], rows["value_len"] = 3, 8, 4, 8
+    rows["ts"], rows["id"], rows["value"] = micros - _PG_EPOCH_US, signal, values
+    return _COPY_HEADER + rows.tobytes() + b"\xff\xff"
+
+
+ENCODERS = {"csv": _csv, "binary": _binary}
+COPY_SQL = {
+    "csv": "COPY data (timestamp, signal_id, value) FROM STDIN WITH (FORMAT csv)",
+    "binary": "COPY data (timestamp, signal_id, value) FROM STDIN WITH (FORMAT binary)",
+}
+ENCODER = "csv"

@@ -1,4 +1,8 @@
-"""The target schema: a narrow ``data`` table keyed by signal, and the ``signal`` catalogue."""
+"""The target schema: a narrow ``data`` table keyed by signal, and the ``signal`` catalogue.
+
+The models describe the schema at Alembic's head; the migrations in ``etl/migrations`` are how a
+database gets there (``upgrade_schema``), from empty or from the previous release.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from wind_pipeline.etl.db import database_errors
-from wind_pipeline.etl.signals import STATISTICS
+from wind_pipeline.etl.db import HEAD_REVISION, database_errors
 
-__all__ = ["STATISTICS", "Base", "Data", "Signal", "create_schema"]
+__all__ = ["HEAD_REVISION", "Base", "Data", "Signal", "create_schema", "upgrade_schema"]
+
+BASELINE_REVISION = "0001"  # the previous release's schema
+# Key of the transaction-scoped advisory lock that serialises concurrent upgrades ("WSCH").
+_UPGRADE_LOCK = 0x57534348
 
 
 class Base(DeclarativeBase):
@@ -18,13 +25,18 @@ class Base(DeclarativeBase):
 
 
 class Signal(Base):
-    """One statistic of one variable, e.g. ``wind_speed_mean``."""
+    """One statistic of one variable of one turbine, e.g. ``WTG01.wind_speed_mean``."""
 
     __tablename__ = "signal"
-    __table_args__ = (sa.UniqueConstraint("variable", "statistic"),)
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "turbine", "variable", "statistic", name="signal_turbine_variable_statistic_key"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(sa.Integer, sa.Identity(), primary_key=True)
     name: Mapped[str] = mapped_column(sa.Text, unique=True)
+    turbine: Mapped[str] = mapped_column(sa.Text)
     variable: Mapped[str] = mapped_column(sa.Text)
     statistic: Mapped[str] = mapped_column(sa.Text)
     unit: Mapped[str | None] = mapped_column(sa.Text)
@@ -42,7 +54,41 @@ class Data(Base):
     value: Mapped[float] = mapped_column(sa.Double, nullable=False)
 
 
+def upgrade_schema(engine: sa.Engine) -> str:
+    """Bring the target to the head revision; idempotent, safe to run from several processes.
+
+    An empty database is created at head; one created by the previous release (tables, no
+    ``alembic_version``) is stamped at the baseline and upgraded, keeping every row and signal
+    id. Returns what was done: ``"current"``, ``"created"`` or ``"upgraded"``.
+    """
+    with database_errors("upgrading the schema"), engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK})
+        found = conn.execute(
+            sa.text("SELECT to_regclass('alembic_version') IS NOT NULL, to_regclass('signal')")
+        ).one()
+        version = None
+        if found[0]:
+            version = conn.execute(sa.text("SELECT max(version_num) FROM alembic_version")).scalar()
+        if version == HEAD_REVISION:
+            return "current"
+        previous_release = version is None and found[1] is not None
+        _migrate(conn, stamp_first=BASELINE_REVISION if previous_release else None)
+        return "upgraded" if version or previous_release else "created"
+
+
 def create_schema(engine: sa.Engine) -> None:
-    """Create whatever part of the schema is missing; never drops or rewrites existing data."""
-    with database_errors("creating the schema"):
-        Base.metadata.create_all(engine, checkfirst=True)
+    """The test fixtures' name for ``upgrade_schema``."""
+    upgrade_schema(engine)
+
+
+def _migrate(conn: sa.Connection, *, stamp_first: str | None) -> None:
+    """Run Alembic's migrations to head on ``conn``, inside its transaction."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "wind_pipeline.etl:migrations")
+    config.attributes["connection"] = conn
+    if stamp_first is not None:
+        command.stamp(config, stamp_first)
+    command.upgrade(config, "head")

@@ -1,37 +1,55 @@
-"""What a signal is: one statistic of one variable, named ``<variable>_<statistic>``.
+"""What a signal is: one statistic of one variable of one turbine, ``WTG01.wind_speed_mean``.
 
-Kept apart from ``schema`` so that the load path can name signals without importing SQLAlchemy.
+The statistics, their order and the rule for when each is defined live here and nowhere else.
+Units are not here: they come from the source's ``GET /variables`` (``catalogue``).
 """
 
 from __future__ import annotations
 
-# Order matters only for display; every window gets ``count``, the others when defined.
-STATISTICS: tuple[str, ...] = ("mean", "min", "max", "std", "count")
+# The one order: the STATS table's columns, the signal rows, the metadata tables.
+STATISTICS: tuple[str, ...] = ("mean", "min", "max", "std", "count", "rejected")
 
-# Units of the source variables we know; a new variable still loads, with no unit.
-VARIABLE_UNITS: dict[str, str] = {
-    "wind_speed": "m/s",
-    "power": "kW",
-    "ambient_temperature": "degC",
+# What the pipeline moves when nobody says otherwise (SPEC §4.2).
+DEFAULT_VARIABLES: tuple[str, ...] = ("wind_speed", "power")
+
+# Valid readings a window needs for the statistic to exist (SPEC §4.1): count and rejected are
+# written for every window, mean/min/max from one valid reading, the sample std from two.
+MIN_COUNT: dict[str, int] = {"mean": 1, "min": 1, "max": 1, "std": 2, "count": 0, "rejected": 0}
+
+# Statistics that are counts: no unit, always defined.
+COUNTS: frozenset[str] = frozenset({"count", "rejected"})
+
+_WORDS = {
+    "mean": "mean of the valid readings",
+    "min": "minimum of the valid readings",
+    "max": "maximum of the valid readings",
+    "std": "sample standard deviation (ddof=1) of the valid readings",
+    "count": "number of valid one-minute readings",
+    "rejected": "number of readings present but rejected by quality control",
 }
 
-_STAT_WORDS = {
-    "mean": "mean",
-    "min": "minimum",
-    "max": "maximum",
-    "std": "sample standard deviation (ddof=1)",
-    "count": "number of non-null one-minute readings",
-}
+
+def is_defined(statistic: str, count: int) -> bool:
+    """Whether ``statistic`` exists for a window with ``count`` valid readings."""
+    return count >= MIN_COUNT[statistic]
 
 
-def signal_name(variable: str, statistic: str) -> str:
-    return f"{variable}_{statistic}"
+def signal_name(turbine: str, variable: str, statistic: str) -> str:
+    """``<turbine>.<variable>_<statistic>``: today's name behind the turbine and a dot.
+
+    A dot never occurs in a variable (a SQL column name) or a turbine id, so the name splits
+    back unambiguously, and ``name LIKE 'WTG01.%'`` selects a turbine.
+    """
+    return f"{turbine}.{variable}_{statistic}"
 
 
-def signal_unit(variable: str, statistic: str) -> str | None:
+def signal_unit(statistic: str, variable_unit: str | None) -> str | None:
     """A count has no unit; the other statistics share the variable's unit."""
-    return None if statistic == "count" else VARIABLE_UNITS.get(variable)
+    return None if statistic in COUNTS else variable_unit
 
 
-def signal_description(variable: str, statistic: str) -> str:
-    return f"10-minute {_STAT_WORDS[statistic]} of {variable}, windows [t, t+10 min) in UTC"
+def signal_description(turbine: str, variable: str, statistic: str) -> str:
+    return (
+        f"10-minute {_WORDS[statistic]} of {variable} of turbine {turbine}, "
+        "windows [t, t+10 min) in UTC"
+    )
