@@ -13,9 +13,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from connector_api import db
-from connector_api.deps import load_variables
-from connector_api.routes import data, meta
+from connector_api.deps import load_turbine_ids, load_variables
+from connector_api.routes import data, meta, turbines
 from connector_api.settings import Settings
+from connector_api.streaming import StreamSlots
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +49,32 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"source database unavailable: {first_line}"}, status_code=503)
 
 
+async def _on_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    """Every pooled connection busy: the database is fine, this API is saturated."""
+    log.warning("every pooled connection busy for %s s", db.POOL_TIMEOUT_SECONDS)
+    detail = (
+        f"the API's database connections were all busy for {db.POOL_TIMEOUT_SECONDS} s;"
+        " retry in a few seconds"
+    )
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+
+
 def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.engine = db.create_engine(settings.database_url)
+        app.state.engine = db.create_engine(
+            settings.database_url, idle_in_transaction_seconds=settings.idle_in_transaction_seconds
+        )
+        app.state.stream_slots = StreamSlots(
+            settings.max_streams, wait=settings.stall_timeout_seconds
+        )
+        app.state.variables, app.state.turbines = None, []
         try:  # read the catalogue once; a missing table or database is retried per request
             app.state.variables = await run_in_threadpool(load_variables, app.state.engine)
+            app.state.turbines = await run_in_threadpool(load_turbine_ids, app.state.engine)
         except db.ERRORS as error:
             log.warning("source database not reachable at startup: %s", db.first_line(error))
-            app.state.variables = None
         try:
             yield
         finally:
@@ -83,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     for error_type in db.ERRORS:
         app.add_exception_handler(error_type, _on_database_error)
+    app.add_exception_handler(db.PoolTimeout, _on_pool_timeout)
     app.include_router(data.router)
+    app.include_router(turbines.router)
     app.include_router(meta.router)
     return app

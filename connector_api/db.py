@@ -1,8 +1,11 @@
-"""Connections to the source database, and the columnar read that every format is built from.
+"""Connections to the source database, and the read that every format is built from.
 
-Reads use ``COPY (SELECT …) TO STDOUT (FORMAT binary)``: with every field fixed-width (NULLs are
-sent as a 0 plus a separate is-null flag) each row has the same length, so numpy reads a chunk
-as one structured array instead of building a Python object per value.
+A read is ``COPY (SELECT …) TO STDOUT (FORMAT csv)`` parsed by pyarrow's CSV reader into an Arrow
+table: PostgreSQL's own text output and the library's parser, no hand-decoded buffers. The
+previous release decoded binary COPY with numpy, a speed trick that has to buy 2x on a figure of
+SPEC §9 to stay. Measured in one process on the same database: a year x 3 variables read in
+586 ms that way against 423 ms this way (the binary query needed a NULL flag per value), and one
+day x 2 variables in 0.8 ms against 1.5 ms, 0.7 ms of a request of about 6 ms. So it went.
 """
 
 from __future__ import annotations
@@ -11,27 +14,34 @@ import io
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
 import psycopg2
+import pyarrow as pa
+import pyarrow.csv
+from psycopg2 import sql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from connector_api.schema import CATALOGUE_QUERY, TABLE, TIME_COLUMN
+from connector_api.schema import (
+    CATALOGUE_QUERY,
+    TABLE,
+    TIME_COLUMN,
+    TURBINE_COLUMN,
+    TURBINE_TABLE,
+    TURBINES_QUERY,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 CONNECT_TIMEOUT_SECONDS = 5
-# PostgreSQL counts timestamps in microseconds from 2000-01-01; numpy from 1970-01-01.
-_PG_EPOCH_US = 946_684_800_000_000
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_BINARY_HEADER = 19  # signature (11) + flags (4) + header extension length (4)
-_BINARY_TRAILER = 2  # the int16 -1 that ends the stream
-
+# A pooled request that finds every connection busy waits this long, then is answered 503.
+POOL_TIMEOUT_SECONDS = 10
+APPLICATION_NAME = "connector-api"  # in pg_stat_activity: requests, streams and /health
+STREAM_APPLICATION_NAME = "connector-api stream"
+HEALTH_APPLICATION_NAME = "connector-api health"
 
 # What a failing or saturated database raises: through the SQLAlchemy pool (including its
 # checkout timeout when every connection is busy), or from a raw psycopg2 cursor.
@@ -59,20 +69,49 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def connect(url: str) -> psycopg2.extensions.connection:
-    """One psycopg2 connection (the generator and the CLI's reachability check)."""
-    return psycopg2.connect(libpq_url(url), connect_timeout=CONNECT_TIMEOUT_SECONDS)
+def connect(url: str, **options: object) -> psycopg2.extensions.connection:
+    """One psycopg2 connection (the generator, the CLI's reachability check, /health, streams)."""
+    return psycopg2.connect(libpq_url(url), connect_timeout=CONNECT_TIMEOUT_SECONDS, **options)
 
 
-def create_engine(url: str) -> Engine:
-    """A pooled, read-only engine for the API that notices a restarted database."""
+def _session_options(idle_in_transaction_seconds: float) -> str:
+    """libpq ``options``: UTC text timestamps (what the CSV parser reads) and a backstop.
+
+    ``idle_in_transaction_session_timeout`` ends a session the API left inside a transaction
+    (a stream whose client went quiet and whose clean-up somehow did not run): the snapshot and
+    the connection come back to PostgreSQL whatever happens in this process.
+    """
+    ms = int(idle_in_transaction_seconds * 1000)
+    return f"-c TimeZone=UTC -c idle_in_transaction_session_timeout={ms}"
+
+
+def connect_reader(
+    url: str, *, idle_in_transaction_seconds: float, application_name: str
+) -> psycopg2.extensions.connection:
+    """A read-only connection outside the pool (a stream's, or /health's), set up as the pool's."""
+    conn = connect(
+        url,
+        options=_session_options(idle_in_transaction_seconds),
+        application_name=application_name,
+    )
+    _read_only_snapshots(conn, None)
+    return conn
+
+
+def create_engine(url: str, *, idle_in_transaction_seconds: float = 60.0) -> Engine:
+    """A pooled, read-only engine for the API's short reads that notices a restarted database."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(
         url,
         pool_size=5,
         max_overflow=10,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "options": _session_options(idle_in_transaction_seconds),
+            "application_name": APPLICATION_NAME,
+        },
     )
     sqlalchemy.event.listen(engine, "connect", _read_only_snapshots)
     sqlalchemy.event.listen(engine, "checkout", _ping_if_idle)
@@ -133,88 +172,121 @@ def read_variables(conn: psycopg2.extensions.connection) -> list[str]:
         return [name for (name,) in cur.fetchall()]
 
 
-@dataclass(frozen=True)
-class Columns:
-    """One chunk of rows, columnar: UTC microseconds, then a value and a null mask per variable."""
-
-    timestamps_us: np.ndarray  # int64, microseconds since 1970-01-01 UTC
-    values: dict[str, np.ndarray]  # float64, 0.0 where null
-    nulls: dict[str, np.ndarray]  # bool
-
-    def __len__(self) -> int:
-        return len(self.timestamps_us)
-
-
-def _row_dtype(variables: Sequence[str]) -> np.dtype:
-    fields = [("n", ">i2"), ("ts_len", ">i4"), ("ts", ">i8")]
-    for i in range(len(variables)):
-        fields += [(f"v{i}_len", ">i4"), (f"v{i}", ">f8"), (f"n{i}_len", ">i4"), (f"n{i}", "u1")]
-    return np.dtype(fields)
+def read_turbines(conn: psycopg2.extensions.connection) -> list[tuple]:
+    """The rows of the turbine table ordered by id; empty if it doesn't exist."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (TURBINE_TABLE,))
+        if not cur.fetchone()[0]:
+            return []
+        cur.execute(TURBINES_QUERY)
+        return cur.fetchall()
 
 
 def _copy_query(
-    conn, variables: Sequence[str], start: datetime, end: datetime, limit: int | None
-) -> str:
-    """The COPY statement; identifiers come only from the catalogue, values are bound literals."""
-    from psycopg2 import sql
+    variables: Sequence[str],
+    turbines: Sequence[str] | None,
+    start: datetime,
+    end: datetime,
+    after: tuple[str, datetime] | None,
+    limit: int | None,
+) -> sql.Composed:
+    """The COPY statement; identifiers come only from the catalogue, values are bound literals.
 
-    selected = [sql.Identifier(TIME_COLUMN)]
-    for name in variables:
-        column = sql.Identifier(name)
-        selected += [
-            sql.SQL("coalesce({}, 0)::float8").format(column),
-            sql.SQL("({} IS NULL)").format(column),
-        ]
-    query = sql.SQL(
-        "COPY (SELECT {fields} FROM {table} WHERE {time} >= {start} AND {time} < {end}"
-        " ORDER BY {time} LIMIT {limit}) TO STDOUT (FORMAT binary)"
+    Ordered by the primary key (turbine_id, timestamp) and continued after the last key read,
+    so every chunk is one index range scan whatever the range and the fleet.
+    """
+    turbine, time_ = sql.Identifier(TURBINE_COLUMN), sql.Identifier(TIME_COLUMN)
+    selected = [turbine, time_] + [
+        sql.SQL("{}::float8").format(sql.Identifier(name)) for name in variables
+    ]
+    conditions = [
+        sql.SQL("{} >= {}").format(time_, sql.Literal(start)),
+        sql.SQL("{} < {}").format(time_, sql.Literal(end)),
+    ]
+    if turbines is not None:
+        conditions.append(sql.SQL("{} = ANY({})").format(turbine, sql.Literal(list(turbines))))
+    if after is not None:
+        conditions.append(
+            sql.SQL("({}, {}) > ({}, {})").format(
+                turbine, time_, sql.Literal(after[0]), sql.Literal(after[1])
+            )
+        )
+    return sql.SQL(
+        "COPY (SELECT {fields} FROM {table} WHERE {conditions}"
+        " ORDER BY {turbine}, {time} LIMIT {limit}) TO STDOUT (FORMAT csv)"
     ).format(
         fields=sql.SQL(", ").join(selected),
         table=sql.Identifier(TABLE),
-        time=sql.Identifier(TIME_COLUMN),
-        start=sql.Literal(start),
-        end=sql.Literal(end),
+        conditions=sql.SQL(" AND ").join(conditions),
+        turbine=turbine,
+        time=time_,
         limit=sql.Literal(limit) if limit else sql.SQL("ALL"),
     )
-    return query.as_string(conn)
 
 
-def read_columns(
+def _csv_options(variables: Sequence[str]):
+    names = [TURBINE_COLUMN, TIME_COLUMN, *variables]
+    types = {TURBINE_COLUMN: pa.string(), TIME_COLUMN: pa.timestamp("us", tz="UTC")}
+    types |= {name: pa.float64() for name in variables}
+    # Positional names: a column named like a CSV keyword or with a comma needs no care here.
+    read = pyarrow.csv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))])
+    convert = pyarrow.csv.ConvertOptions(
+        column_types={f"c{i}": types[name] for i, name in enumerate(names)},
+        null_values=[""],
+        quoted_strings_can_be_null=False,
+    )
+    return names, read, convert
+
+
+def read_table(
     conn: psycopg2.extensions.connection,
     variables: Sequence[str],
+    turbines: Sequence[str] | None,
     start: datetime,
     end: datetime,
+    *,
+    after: tuple[str, datetime] | None = None,
     limit: int | None = None,
-) -> Columns:
-    """Rows with ``start <= timestamp < end`` in time order (the first ``limit``), as columns."""
+) -> pa.Table:
+    """Rows of ``[start, end)`` (after the key ``after``, at most ``limit``) in key order.
+
+    Columns: ``turbine_id`` (dictionary-encoded), ``timestamp`` (UTC microseconds), then one
+    float64 per variable, NULL where the reading is missing.
+    """
     buffer = io.BytesIO()
     with conn.cursor() as cur:
-        cur.copy_expert(_copy_query(conn, variables, start, end, limit), buffer)
-    body = buffer.getbuffer()[_BINARY_HEADER:-_BINARY_TRAILER]
-    rows = np.frombuffer(body, dtype=_row_dtype(variables))
-    return Columns(
-        timestamps_us=rows["ts"].astype(np.int64) + _PG_EPOCH_US,
-        values={name: rows[f"v{i}"].astype(np.float64) for i, name in enumerate(variables)},
-        nulls={name: rows[f"n{i}"].astype(bool) for i, name in enumerate(variables)},
-    )
+        cur.copy_expert(_copy_query(variables, turbines, start, end, after, limit), buffer)
+    names, read, convert = _csv_options(variables)
+    if not buffer.getbuffer().nbytes:
+        table = pa.table(
+            {f"c{i}": pa.array([], type=t) for i, t in enumerate(convert.column_types.values())}
+        )
+    else:
+        buffer.seek(0)
+        table = pyarrow.csv.read_csv(buffer, read_options=read, convert_options=convert)
+    turbine_ids = table.column(0).dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string()))
+    return table.set_column(0, TURBINE_COLUMN, turbine_ids).rename_columns(names)
 
 
 def read_chunks(
-    engine: Engine,
+    conn: psycopg2.extensions.connection,
     variables: Sequence[str],
+    turbines: Sequence[str] | None,
     start: datetime,
     end: datetime,
     chunk_rows: int,
-) -> Iterator[Columns]:
+) -> Iterator[pa.Table]:
     """All rows of ``[start, end)`` in chunks of at most ``chunk_rows``, from one snapshot.
 
-    Keyset pagination on the primary key: memory is bounded by the chunk whatever the range,
-    each chunk is an index range scan, and an empty stretch of time costs nothing.
+    Keyset pagination on the primary key: memory is bounded by the chunk whatever the range and
+    the fleet, each chunk is an index range scan, and an empty stretch costs nothing. The
+    connection's transaction is the snapshot; the caller owns the connection and ends it.
     """
-    with raw_connection(engine) as conn:
-        while True:
-            chunk = read_columns(conn, variables, start, end, chunk_rows)
-            yield chunk
-            if len(chunk) < chunk_rows:
-                return
-            start = _UNIX_EPOCH + timedelta(microseconds=int(chunk.timestamps_us[-1]) + 1)
+    after = None
+    while True:
+        chunk = read_table(conn, variables, turbines, start, end, after=after, limit=chunk_rows)
+        yield chunk
+        if chunk.num_rows < chunk_rows:
+            return
+        last = chunk.slice(chunk.num_rows - 1).to_pylist()[0]
+        after = (last[TURBINE_COLUMN], last[TIME_COLUMN])

@@ -1,8 +1,9 @@
-"""The dependencies the routes declare: the engine, the variables, the API key check."""
+"""The dependencies the routes declare: the engine, the catalogue, the API key, the parameters."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
@@ -35,6 +36,12 @@ def load_variables(engine: Engine) -> list[str] | None:
         return db.read_variables(conn) or None
 
 
+def load_turbine_ids(engine: Engine) -> list[str]:
+    """The fleet's ids, ordered; empty when the turbine table does not exist yet."""
+    with db.raw_connection(engine) as conn:
+        return [row[0] for row in db.read_turbines(conn)]
+
+
 async def get_variables(request: Request) -> list[str]:
     """The variables read from the catalogue at startup.
 
@@ -49,6 +56,54 @@ async def get_variables(request: Request) -> list[str]:
             503, "the source table 'data' does not exist yet; seed it with `connector-api seed`"
         )
     return state.variables
+
+
+async def get_turbines(request: Request) -> list[str]:
+    """The fleet's ids as last read (at startup, or when a request named one not known then)."""
+    state = request.app.state
+    if not state.turbines:
+        state.turbines = await run_in_threadpool(load_turbine_ids, state.engine)
+    return state.turbines
+
+
+async def select_turbines(
+    request: Request, requested: Sequence[str] | None, fleet: list[str]
+) -> list[str] | None:
+    """Requested ids (repeated and/or comma-separated) checked against the fleet; None = all.
+
+    An id not known yet makes the fleet be read again once (a turbine seeded after the API
+    started), so a new turbine is served without a restart and an unknown one still refused.
+    """
+    ids = [n.strip() for item in requested or () for n in item.split(",") if n.strip()]
+    if not ids:
+        return None
+    if any(i not in fleet for i in ids):
+        fleet = request.app.state.turbines = await run_in_threadpool(
+            load_turbine_ids, request.app.state.engine
+        )
+    unknown = [i for i in ids if i not in fleet]
+    if unknown:
+        raise HTTPException(
+            422,
+            f"unknown turbine(s): {', '.join(unknown)}; allowed: {', '.join(fleet) or 'none'}",
+        )
+    return sorted(set(ids))  # rows come in key order whatever the order asked
+
+
+def only_parameters(*names: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency refusing any query parameter but ``names``: a misspelt one (``variable=``)
+    must not be ignored silently, which would answer something other than what was meant."""
+    allowed = frozenset(names)
+    listed = ", ".join(names) if names else "none"
+
+    async def check(request: Request) -> None:
+        unknown = [key for key in dict.fromkeys(request.query_params) if key not in allowed]
+        if unknown:
+            raise HTTPException(
+                422, f"unknown parameter(s): {', '.join(unknown)}; allowed: {listed}"
+            )
+
+    return check
 
 
 async def require_api_key(
@@ -67,4 +122,5 @@ async def require_api_key(
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 VariablesDep = Annotated[list[str], Depends(get_variables)]
+TurbinesDep = Annotated[list[str], Depends(get_turbines)]
 ApiKey = Depends(require_api_key)

@@ -1,114 +1,132 @@
-"""The response formats: each an encoder from the same stream of columnar chunks to bytes.
+"""The response formats: each an encoder from the same stream of Arrow chunks to bytes.
 
 Keeping every format over one stream is what makes them agree value for value, and lets each
-stream a large range chunk by chunk.
+stream a large range chunk by chunk. A chunk is what :func:`connector_api.db.read_table` returns:
+``turbine_id`` (dictionary-encoded), ``timestamp`` (UTC), then one float64 per variable.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import orjson
+import pyarrow as pa
 
-from connector_api.db import Columns
-from connector_api.schema import TIME_COLUMN
+from connector_api.schema import TIME_COLUMN, TURBINE_COLUMN
 
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
+TURBINE_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
-def _timestamp_strings(chunk: Columns) -> np.ndarray:
+def _timestamp_strings(chunk: pa.Table) -> np.ndarray:
     """ISO 8601 UTC with ``Z``; whole seconds unless a reading has a finer timestamp."""
-    us = chunk.timestamps_us
+    us = chunk.column(TIME_COLUMN).combine_chunks().cast(pa.int64()).to_numpy()
     unit = "s" if not np.any(us % 1_000_000) else "us"
     return np.datetime_as_string(us.astype("datetime64[us]"), unit=unit, timezone="UTC")
 
 
-def _value_lists(chunk: Columns, variables: Sequence[str]) -> list[list[float | None]]:
-    columns = []
-    for name in variables:
-        values = chunk.values[name].tolist()
-        for i in np.flatnonzero(chunk.nulls[name]).tolist():
-            values[i] = None
-        columns.append(values)
-    return columns
+def _turbine_strings(chunk: pa.Table) -> list[str]:
+    """The turbine id of each row, from the chunk's dictionary (a handful of distinct ids)."""
+    column = chunk.column(TURBINE_COLUMN).combine_chunks()
+    ids = np.array(column.dictionary.to_pylist(), dtype=object)
+    return ids[column.indices.to_numpy()].tolist()
 
 
-def _rows(chunk: Columns, variables: Sequence[str]) -> list[dict]:
-    keys = (TIME_COLUMN, *variables)
-    columns = (_timestamp_strings(chunk).tolist(), *_value_lists(chunk, variables))
+def _rows(chunk: pa.Table, variables: Sequence[str]) -> list[dict]:
+    keys = (TURBINE_COLUMN, TIME_COLUMN, *variables)
+    columns = (
+        _turbine_strings(chunk),
+        _timestamp_strings(chunk).tolist(),
+        *(chunk.column(name).to_pylist() for name in variables),
+    )
     return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
-def encode_json(chunks: Iterable[Columns], variables: Sequence[str]) -> Iterator[bytes]:
-    """One JSON array of ``{"timestamp", <variable>: number|null}`` objects."""
+def encode_json(chunks: Iterable[pa.Table], variables: Sequence[str]) -> Iterator[bytes]:
+    """One JSON array of ``{"turbine_id", "timestamp", <variable>: number|null}`` objects."""
     yield b"["
     separator = b""
     for chunk in chunks:
-        if len(chunk):
+        if chunk.num_rows:
             yield separator + orjson.dumps(_rows(chunk, variables))[1:-1]
             separator = b","
     yield b"]"
 
 
-def encode_ndjson(chunks: Iterable[Columns], variables: Sequence[str]) -> Iterator[bytes]:
+def encode_ndjson(chunks: Iterable[pa.Table], variables: Sequence[str]) -> Iterator[bytes]:
     """One JSON object per line."""
-    # Objects hold only numbers, null and timestamps, so "},{" occurs only between them unless
-    # a column name contains a brace: then fall back to one dumps per row.
-    split = not any("}" in name for name in variables)
     for chunk in chunks:
-        if len(chunk):
+        if chunk.num_rows:
             rows = _rows(chunk, variables)
-            if split:
-                yield orjson.dumps(rows)[1:-1].replace(b"},{", b"}\n{") + b"\n"
-            else:
-                yield b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in rows)
+            yield b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
 
 
-def encode_csv(chunks: Iterable[Columns], variables: Sequence[str]) -> Iterator[bytes]:
-    """A header row, then one row per reading; an empty field is a missing reading."""
-    import pyarrow as pa
+def csv_header(variables: Sequence[str]) -> bytes:
+    """The header row, each name quoted where RFC 4180 requires it (the csv module's rules)."""
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow((TURBINE_COLUMN, TIME_COLUMN, *variables))
+    return text.getvalue().encode()
+
+
+def _csv_rows(table: pa.Table) -> bytes:
+    """The rows by pyarrow's CSV writer: unquoted, or quoted where a value needs it.
+
+    Numbers and our timestamps never need quotes; a turbine id with a comma or a quote would.
+    pyarrow's "none" refuses such a value rather than write it bare, and "needed" then quotes
+    every text field (valid RFC 4180, just longer), so the rare case costs one retry.
+    """
     import pyarrow.csv
 
-    yield (",".join((TIME_COLUMN, *variables)) + "\n").encode()
-    options = pyarrow.csv.WriteOptions(include_header=False, quoting_style="none")
-    for chunk in chunks:
-        if len(chunk):
-            table = pa.table(
-                {
-                    TIME_COLUMN: pa.array(_timestamp_strings(chunk)),
-                    **{n: pa.array(chunk.values[n], mask=chunk.nulls[n]) for n in variables},
-                }
-            )
-            sink = io.BytesIO()
+    for style in ("none", "needed"):
+        sink = io.BytesIO()
+        options = pyarrow.csv.WriteOptions(include_header=False, quoting_style=style)
+        try:
             pyarrow.csv.write_csv(table, sink, options)
-            yield sink.getvalue()
+        except pa.ArrowInvalid:
+            continue
+        return sink.getvalue()
+    raise AssertionError("unreachable: quoting_style='needed' accepts every value")
 
 
-def arrow_schema(variables: Sequence[str]):
-    """``timestamp`` as ``timestamp[us, UTC]``, then one float64 per variable, in order."""
-    import pyarrow as pa
+def encode_csv(chunks: Iterable[pa.Table], variables: Sequence[str]) -> Iterator[bytes]:
+    """A header row, then one row per reading; an empty field is a missing reading."""
+    yield csv_header(variables)
+    for chunk in chunks:
+        if chunk.num_rows:
+            text = chunk.set_column(1, TIME_COLUMN, pa.array(_timestamp_strings(chunk)))
+            yield _csv_rows(text.set_column(0, TURBINE_COLUMN, pa.array(_turbine_strings(chunk))))
 
+
+def arrow_schema(variables: Sequence[str]) -> pa.Schema:
+    """``turbine_id`` dictionary<int32, string> and ``timestamp`` timestamp[us, UTC], both
+    non-null, then one float64 per variable (null = missing), in the order asked."""
     return pa.schema(
-        [pa.field(TIME_COLUMN, pa.timestamp("us", tz="UTC"), nullable=False)]
+        [
+            pa.field(TURBINE_COLUMN, TURBINE_TYPE, nullable=False),
+            pa.field(TIME_COLUMN, pa.timestamp("us", tz="UTC"), nullable=False),
+        ]
         + [pa.field(name, pa.float64()) for name in variables]
     )
 
 
-def encode_arrow(chunks: Iterable[Columns], variables: Sequence[str]) -> Iterator[bytes]:
-    """An Arrow IPC stream: the schema, then one record batch per chunk."""
+def encode_arrow(chunks: Iterable[pa.Table], variables: Sequence[str]) -> Iterator[bytes]:
+    """An Arrow IPC stream: the schema, then the record batches of each chunk.
+
+    Each chunk's dictionary holds the turbines of that chunk; a stream reader takes a new
+    dictionary as a replacement, so every reader (pyarrow, polars, arrow-rs) reads it as is.
+    """
     import pyarrow as pa
 
     schema = arrow_schema(variables)
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, schema) as writer:
         for chunk in chunks:
-            if len(chunk):
-                arrays = [pa.array(chunk.timestamps_us, type=schema.field(0).type)]
-                arrays += [pa.array(chunk.values[n], mask=chunk.nulls[n]) for n in variables]
-                writer.write_batch(pa.record_batch(arrays, schema=schema))
+            if chunk.num_rows:
+                writer.write_table(chunk.cast(schema))
                 yield _drain(sink)
     yield _drain(sink)  # the end-of-stream marker (and the schema, if there were no rows)
 
@@ -126,7 +144,7 @@ class Format:
 
     name: str
     media_type: str
-    encode: Callable[[Iterable[Columns], Sequence[str]], Iterator[bytes]]
+    encode: Callable[[Iterable[pa.Table], Sequence[str]], Iterator[bytes]]
 
 
 FORMATS = {

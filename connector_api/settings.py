@@ -19,7 +19,7 @@ def psycopg2_url(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    """Where the source database is, and the optional API key."""
+    """Where the source database is, the optional API key, and how long a client may stall."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
@@ -33,6 +33,30 @@ class Settings(BaseSettings):
         validation_alias="CONNECTOR_API_KEY",
         description="When set, every route but /health and the docs needs this X-API-Key.",
     )
+    stall_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias="CONNECTOR_API_STALL_TIMEOUT",
+        description="A streamed response whose client takes none of its next 256 KiB for this"
+        " long is abandoned and its database connection closed; also how long a large"
+        " download waits for a stream slot.",
+    )
+    max_streams: int = Field(
+        20,
+        ge=1,
+        validation_alias="CONNECTOR_API_MAX_STREAMS",
+        description="Large ranges streamed at once, each on a database connection of its own"
+        " (small reads and /health never wait for these).",
+    )
+
+    @property
+    def idle_in_transaction_seconds(self) -> float:
+        """The backstop PostgreSQL applies to an API session left inside a transaction.
+
+        Well above the stall timeout: a slow but steady client is idle in transaction while a
+        whole chunk (a few MB) drains, and only a session the API failed to close should hit it.
+        """
+        return max(60.0, 10 * self.stall_timeout_seconds)
 
     def __init__(self, **values: object) -> None:
         # Constructible by field name, while the environment is read only under the prefixed
@@ -40,6 +64,8 @@ class Settings(BaseSettings):
         for field, env in (
             ("database_url", "SOURCE_DATABASE_URL"),
             ("api_key", "CONNECTOR_API_KEY"),
+            ("stall_timeout_seconds", "CONNECTOR_API_STALL_TIMEOUT"),
+            ("max_streams", "CONNECTOR_API_MAX_STREAMS"),
         ):
             if field in values:
                 values[env] = values.pop(field)

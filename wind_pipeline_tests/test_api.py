@@ -36,7 +36,7 @@ def api(seed_source, serve_api) -> httpx.Client:
 
 
 def rows_from(response: httpx.Response) -> list[tuple]:
-    """Any format's body as (timestamp text, values…) tuples, None for a missing reading."""
+    """Any format's body as (turbine, timestamp text, values…) tuples, None for a missing one."""
     media_type = response.headers["content-type"].split(";")[0]
     if media_type == "application/json":
         return [tuple(row.values()) for row in response.json()]
@@ -44,25 +44,31 @@ def rows_from(response: httpx.Response) -> list[tuple]:
         return [tuple(orjson.loads(line).values()) for line in response.content.splitlines()]
     if media_type == "text/csv":
         lines = list(csv.reader(io.StringIO(response.text)))[1:]
-        return [(t, *(float(v) if v else None for v in vs)) for t, *vs in lines]
+        return [(turbine, t, *(float(v) if v else None for v in vs)) for turbine, t, *vs in lines]
     assert media_type == ARROW_MEDIA_TYPE
     table = pa.ipc.open_stream(response.content).read_all()
-    stamps = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in table.column(0).to_pylist()]
+    stamps = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in table.column(1).to_pylist()]
     return list(
         zip(
-            stamps, *(table.column(i).to_pylist() for i in range(1, table.num_columns)), strict=True
+            table.column(0).to_pylist(),
+            stamps,
+            *(table.column(i).to_pylist() for i in range(2, table.num_columns)),
+            strict=True,
         )
     )
 
 
-def source_rows(url: str, variables: list[str], start, end) -> list[tuple]:
+def source_rows(url: str, variables: list[str], start, end, turbines=None) -> list[tuple]:
     """The same rows straight from the database: the independent reference."""
     columns = ", ".join(variables)
+    where = " AND turbine_id = ANY(%s)" if turbines else ""
     with psycopg2.connect(db.libpq_url(url)) as conn, conn.cursor() as cur:
         cur.execute(
-            f"SELECT to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-            f" {columns} FROM data WHERE timestamp >= %s AND timestamp < %s ORDER BY timestamp",
-            (start, end),
+            "SELECT turbine_id,"
+            f" to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+            f" {columns} FROM data WHERE timestamp >= %s AND timestamp < %s{where}"
+            " ORDER BY turbine_id, timestamp",
+            (start, end, *([list(turbines)] if turbines else [])),
         )
         return cur.fetchall()
 
@@ -86,9 +92,12 @@ def test_arrow_schema_and_order(api):
     )
     assert response.headers["content-type"] == ARROW_MEDIA_TYPE
     table = pa.ipc.open_stream(response.content).read_all()
-    assert table.schema.names == ["timestamp", "power", "ambient_temperature"]
-    assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.names == ["turbine_id", "timestamp", "power", "ambient_temperature"]
+    turbine, stamp = table.schema.field("turbine_id"), table.schema.field("timestamp")
+    assert turbine.type == pa.dictionary(pa.int32(), pa.string()) and not turbine.nullable
+    assert stamp.type == pa.timestamp("us", tz="UTC") and not stamp.nullable
     assert table.schema.field("power").type == pa.float64()
+    assert set(table.column("turbine_id").to_pylist()) == {"WTG01"}
     stamps = table.column("timestamp").to_pylist()
     assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
 
@@ -108,7 +117,7 @@ def test_half_open_ranges_and_time_zones(seed_source, serve_api, start, end, row
     body = response.json()
     assert len(body) == rows
     assert body[0]["timestamp"] == "2024-01-01T00:00:00Z"
-    assert set(body[0]) == {"timestamp", *ALL}
+    assert list(body[0]) == ["turbine_id", "timestamp", *ALL]
 
 
 def test_an_unencoded_plus_in_the_url_still_means_an_offset(seed_source, serve_api):
@@ -131,7 +140,7 @@ def test_repeated_and_comma_separated_variables_agree(api):
     repeated = api.get("/data", params={**ONE_DAY, "variables": ["wind_speed", "power"]})
     commas = api.get("/data", params={**ONE_DAY, "variables": "wind_speed,power"})
     assert repeated.content == commas.content
-    assert list(repeated.json()[0]) == ["timestamp", "wind_speed", "power"]
+    assert list(repeated.json()[0]) == ["turbine_id", "timestamp", "wind_speed", "power"]
 
 
 def test_format_wins_over_accept_and_wildcards_get_json(api):
@@ -167,6 +176,13 @@ BAD_INPUTS = [
     ({"start": "2024-01-01", "end": "2024-01-01"}, 422, "must be after start"),
     ({"start": "yesterday", "end": "2024-01-01"}, 422, "malformed timestamp start='yesterday'"),
     ({"start": "2024-01-01", "end": "2024-13-01"}, 422, "malformed timestamp end="),
+    ({"start": "1" * 400, "end": "2024-01-01"}, 422, "malformed timestamp start='1111"),
+    ({"start": "2024-01-01T00:00:00.1234567Z", "end": "2024-01-02"}, 422, "malformed"),
+    ({"start": "0001-01-01", "end": "2024-01-01"}, 422, "start='0001-01-01' is out of range"),
+    ({"start": "0000-01-01", "end": "2024-01-01"}, 422, "start='0000-01-01' is out of range"),
+    ({"start": "2024-01-01", "end": "9999-12-31T23:00:00-05:00"}, 422, "is out of range"),
+    ({**ONE_DAY, "variable": "power"}, 422, "unknown parameter(s): variable; allowed: start"),
+    ({**ONE_DAY, "turbines": "WTG09"}, 422, "unknown turbine(s): WTG09; allowed: WTG01"),
     ({"end": "2024-01-01"}, 422, "missing parameter: start"),
     ({}, 422, "missing parameter: start"),
     (
@@ -200,6 +216,8 @@ def test_variables_describe_each_column(api):
     assert list(body) == ALL
     assert body["wind_speed"]["unit"] == "m/s"
     assert (body["power"]["physical_min"], body["power"]["physical_max"]) == (0.0, 3000.0)
+    assert [body[name]["max_step"] for name in ALL] == [10.0, 1500.0, 5.0]
+    assert body["ambient_temperature"]["unit"] == "°C"
 
 
 def test_a_new_numeric_column_becomes_a_variable(seed_source, source_url, serve_api):
@@ -210,7 +228,7 @@ def test_a_new_numeric_column_becomes_a_variable(seed_source, source_url, serve_
     base = serve_api()
     variables = httpx.get(f"{base}/variables").json()
     assert [v["name"] for v in variables] == [*ALL, "rotor_speed"]
-    assert variables[-1]["unit"] is None
+    assert variables[-1]["unit"] is None and variables[-1]["max_step"] is None
     rows = httpx.get(f"{base}/data", params={**ONE_DAY, "variables": "rotor_speed"}).json()
     assert len(rows) == 1440 and rows[0]["rotor_speed"] == 12.5
 
@@ -266,7 +284,7 @@ def test_no_key_configured_means_open(api):
 def test_openapi_has_an_example_for_every_parameter(api):
     schema = api.get("/openapi.json").json()
     parameters = schema["paths"]["/data"]["get"]["parameters"]
-    assert {p["name"] for p in parameters} == {"start", "end", "variables", "format"}
+    assert {p["name"] for p in parameters} == {"start", "end", "variables", "turbines", "format"}
     for parameter in parameters:
         assert parameter["schema"].get("examples") or parameter.get("example"), parameter["name"]
     assert api.get("/docs").status_code == 200

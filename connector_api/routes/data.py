@@ -2,32 +2,60 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import chain
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from connector_api import db
-from connector_api.deps import ApiKey, EngineDep, VariablesDep
+from connector_api.deps import (
+    ApiKey,
+    EngineDep,
+    TurbinesDep,
+    VariablesDep,
+    only_parameters,
+    select_turbines,
+)
 from connector_api.formats import ARROW_MEDIA_TYPE, FORMATS, Format, NotAcceptable, negotiate
+from connector_api.streaming import GuardedStream
 
-# Rows per chunk read from the database and encoded: about five weeks of minutes, a few MB.
+# Rows per chunk read from the database and encoded: about five weeks of one turbine's minutes,
+# a few MB. A range expected to fit in one chunk is read on a pooled connection and answered
+# whole; a larger one streams from its own connection and snapshot.
 CHUNK_ROWS = 50_000
 
-TIMESTAMP_HELP = "an ISO 8601 timestamp (UTC unless it has an offset)"
+# What PostgreSQL, Python, numpy and pandas' nanosecond timestamps (which end in 2262) all read
+# alike: a timestamp outside it is refused as out of range rather than half-understood.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+TIMESTAMP_HELP = (
+    "an ISO 8601 timestamp YYYY-MM-DD[THH:MM[:SS[.ffffff]]][Z|±HH:MM] (UTC unless it has an offset)"
+)
 PARAMETER_HELP = {
     "start": f"{TIMESTAMP_HELP}, inclusive, e.g. 2024-01-01T00:00:00Z",
     "end": f"{TIMESTAMP_HELP}, exclusive, e.g. 2024-01-02T00:00:00Z",
     "variables": "variable names, repeated or comma-separated, e.g. wind_speed,power",
+    "turbines": "turbine ids, repeated or comma-separated, e.g. WTG01,WTG02",
     "format": f"allowed: {', '.join(FORMATS)}",
 }
 
-router = APIRouter(tags=["data"], dependencies=[ApiKey])
+router = APIRouter(tags=["data"], dependencies=[ApiKey, Depends(only_parameters(*PARAMETER_HELP))])
+
+# Checked before parsing, so a 400-digit "timestamp" is refused instead of being read as
+# 1111-11-11 (datetime.fromisoformat takes a run of digits as a basic-format date and time).
+_ISO_8601 = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?",
+    re.ASCII,
+)
+_SPACED_OFFSET = re.compile(r"(?<=\d) (\d\d(?::?\d\d)?)$")
 
 
 def _restore_plus(text: str) -> str:
@@ -35,23 +63,33 @@ def _restore_plus(text: str) -> str:
     return _SPACED_OFFSET.sub(r"+\1", text)
 
 
-_SPACED_OFFSET = re.compile(r"(?<=\d) (\d\d(?::?\d\d)?)$")
-
-
 def parse_timestamp(name: str, text: str) -> datetime:
     """An aware UTC datetime; 422 naming the parameter and the expected form otherwise."""
-    try:
-        try:
-            value = datetime.fromisoformat(text.strip())
-        except ValueError:
-            value = datetime.fromisoformat(_restore_plus(text.strip()))
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-    except (ValueError, OverflowError):
+    cleaned = _restore_plus(text.strip()).upper()
+    shown = text if len(text) <= 40 else f"{text[:40]}… ({len(text)} characters)"
+    out_of_range = HTTPException(
+        422,
+        f"timestamp {name}={shown!r} is out of range: supported from"
+        f" {EARLIEST:%Y-%m-%dT%H:%M:%SZ} to {LATEST:%Y-%m-%dT%H:%M:%SZ}",
+    )
+    if not _ISO_8601.fullmatch(cleaned):
         raise HTTPException(
-            422, f"malformed timestamp {name}={text!r}; expected {PARAMETER_HELP[name]}"
+            422, f"malformed timestamp {name}={shown!r}; expected {PARAMETER_HELP[name]}"
+        )
+    if cleaned.startswith("0000"):
+        raise out_of_range  # well-formed, but no calendar has a year 0
+    try:
+        value = datetime.fromisoformat(cleaned)
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # the offset moves it past year 1 or 9999
+        raise out_of_range from None
+    except ValueError as error:  # month 13, February 30, hour 24
+        raise HTTPException(
+            422, f"malformed timestamp {name}={shown!r}: {error}; expected {PARAMETER_HELP[name]}"
         ) from None
+    if not EARLIEST <= value <= LATEST:
+        raise out_of_range
+    return value
 
 
 def select_variables(requested: Sequence[str] | None, allowed: Sequence[str]) -> list[str]:
@@ -74,16 +112,22 @@ def select_variables(requested: Sequence[str] | None, allowed: Sequence[str]) ->
     response_class=Response,
     responses={
         200: {
-            "description": "Rows with start <= timestamp < end, ordered by time.",
+            "description": "Rows with start <= timestamp < end, ordered by (turbine_id, time).",
             "content": {
                 "application/json": {
                     "example": [
-                        {"timestamp": "2024-01-01T00:00:00Z", "wind_speed": 7.42, "power": 812.5}
+                        {
+                            "turbine_id": "WTG01",
+                            "timestamp": "2024-01-01T00:00:00Z",
+                            "wind_speed": 7.42,
+                            "power": 812.5,
+                        }
                     ]
                 },
                 "application/x-ndjson": {},
                 "text/csv": {
-                    "example": "timestamp,wind_speed,power\n2024-01-01T00:00:00Z,7.42,812.5\n"
+                    "example": "turbine_id,timestamp,wind_speed,power\n"
+                    "WTG01,2024-01-01T00:00:00Z,7.42,812.5\n"
                 },
                 ARROW_MEDIA_TYPE: {},
             },
@@ -92,8 +136,10 @@ def select_variables(requested: Sequence[str] | None, allowed: Sequence[str]) ->
     },
 )
 async def get_data(
+    request: Request,
     engine: EngineDep,
     allowed: VariablesDep,
+    fleet: TurbinesDep,
     start: Annotated[
         str,
         Query(
@@ -117,6 +163,13 @@ async def get_data(
             examples=[["wind_speed,power"]],
         ),
     ] = None,
+    turbines: Annotated[
+        list[str] | None,
+        Query(
+            description=PARAMETER_HELP["turbines"] + "; omitted means all",
+            examples=[["WTG01"]],
+        ),
+    ] = None,
     output_format: Annotated[
         Literal["json", "ndjson", "csv", "arrow"] | None,
         Query(alias="format", description="Overrides the Accept header.", examples=["arrow"]),
@@ -130,22 +183,72 @@ async def get_data(
             422, f"end ({end}) must be after start ({start}): the range is [start, end)"
         )
     names = select_variables(variables, allowed)
+    chosen_turbines = await select_turbines(request, turbines, fleet)
     try:
         chosen = negotiate(output_format, accept)
     except NotAcceptable as error:
         raise HTTPException(406, str(error)) from None
-    # Validation above runs on the event loop; the database and encoding take one thread hop.
-    return await run_in_threadpool(respond, engine, names, begin, finish, chosen)
+    count = len(chosen_turbines) if chosen_turbines is not None else len(fleet)
+    expected_rows = math.ceil((finish - begin).total_seconds() / 60) * max(count, 1)
+    if expected_rows < CHUNK_ROWS:
+        # Validation above runs on the event loop; the read and encoding take one thread hop.
+        body = await run_in_threadpool(
+            respond_whole, engine, names, chosen_turbines, begin, finish, chosen
+        )
+        if body is not None:
+            return Response(body, media_type=chosen.media_type)
+    return await stream(request, names, chosen_turbines, begin, finish, chosen)
 
 
-def respond(engine, names: list[str], start: datetime, end: datetime, chosen: Format) -> Response:
-    """The whole body when the range fits in one chunk, else a stream of encoded chunks."""
-    chunks = db.read_chunks(engine, names, start, end, CHUNK_ROWS)
-    first = next(chunks)
-    if len(first) < CHUNK_ROWS:
+def respond_whole(
+    engine, names: list[str], turbines: list[str] | None, start, end, chosen: Format
+) -> bytes | None:
+    """The whole body from one pooled read, or None when the range holds more than a chunk."""
+    with db.raw_connection(engine) as conn:
+        table = db.read_table(conn, names, turbines, start, end, limit=CHUNK_ROWS)
+    if table.num_rows >= CHUNK_ROWS:
+        return None  # more rows than minutes (readings off the minute grid): stream it
+    return b"".join(chosen.encode([table], names))
+
+
+async def stream(
+    request: Request, names: list[str], turbines: list[str] | None, start, end, chosen: Format
+) -> Response:
+    """Stream the range from a connection of its own, released however the client behaves."""
+    state = request.app.state
+    if not await state.stream_slots.acquire():
+        raise HTTPException(
+            503,
+            f"the API is already streaming {state.stream_slots.limit} large ranges at once;"
+            " retry in a few seconds, or ask for a shorter range",
+            headers={"Retry-After": "5"},
+        )
+    conn = None
+    try:
+        conn = await run_in_threadpool(
+            db.connect_reader,
+            state.settings.database_url,
+            idle_in_transaction_seconds=state.settings.idle_in_transaction_seconds,
+            application_name=db.STREAM_APPLICATION_NAME,
+        )
+        chunks = db.read_chunks(conn, names, turbines, start, end, CHUNK_ROWS)
+        first = await run_in_threadpool(next, chunks)  # database errors become a 503 here
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        state.stream_slots.release()
+        raise
+    pieces = chosen.encode(chain([first], chunks), names)
+
+    def close() -> None:
+        pieces.close()
         chunks.close()
-        body = b"".join(chosen.encode([first], names))
-        return Response(body, media_type=chosen.media_type)
-    return StreamingResponse(
-        chosen.encode(chain([first], chunks), names), media_type=chosen.media_type
+        conn.close()  # ends the snapshot's transaction on the server
+
+    return GuardedStream(
+        pieces,
+        media_type=chosen.media_type,
+        stall_timeout=state.settings.stall_timeout_seconds,
+        close=close,
+        slots=state.stream_slots,
     )

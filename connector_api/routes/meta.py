@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from connector_api import db
-from connector_api.deps import ApiKey, EngineDep, VariablesDep
-from connector_api.schema import TABLE, TIME_COLUMN, describe
+from connector_api.deps import ApiKey, VariablesDep, only_parameters
+from connector_api.schema import TABLE, TIME_COLUMN, TURBINE_COLUMN, TURBINE_TABLE, describe
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(tags=["meta"], dependencies=[Depends(only_parameters())])
 
 
 class VariableOut(BaseModel):
@@ -27,6 +28,11 @@ class VariableOut(BaseModel):
     physical_max: float | None = Field(
         description="highest physically possible value", examples=[40.0]
     )
+    max_step: float | None = Field(
+        description="largest plausible change between two consecutive one-minute readings;"
+        " null when unknown",
+        examples=[10.0],
+    )
 
 
 class Health(BaseModel):
@@ -42,21 +48,41 @@ class Health(BaseModel):
 
 @router.get("/variables", dependencies=[ApiKey], summary="The variables /data can return")
 async def list_variables(variables: VariablesDep) -> list[VariableOut]:
-    """Each numeric column of the source table, with unit, description and physical range."""
+    """Each numeric column of the source table: unit, description, physical range, max step."""
     return [VariableOut(**vars(describe(name))) for name in variables]
 
 
+def _utc_text(column: str) -> str:
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+
+# Per turbine, so each min and max is one probe of the primary key (turbine_id, timestamp);
+# over the whole table they would be a full scan, which a fleet-year makes seconds long.
 _RANGE_QUERY = (
-    f'SELECT to_char(min("{TIME_COLUMN}") AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS"Z"\'),'
-    f' to_char(max("{TIME_COLUMN}") AT TIME ZONE \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
-    f" FROM {TABLE}"
+    f"SELECT {_utc_text('min(first)')}, {_utc_text('max(last)')}"
+    f' FROM {TURBINE_TABLE} t, LATERAL (SELECT min(d."{TIME_COLUMN}") AS first,'
+    f' max(d."{TIME_COLUMN}") AS last FROM {TABLE} d WHERE d.{TURBINE_COLUMN} = t.id) AS r'
 )
 
 
-def _check(engine) -> tuple[int, Health]:
+def _check(settings) -> tuple[int, Health]:
+    """On a connection of its own, not the pool's: busy streams or a full pool must not make a
+    reachable database look unreachable, and a real outage must not hide behind the pool."""
     try:
-        with db.raw_connection(engine) as conn, conn.cursor() as cur:
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (TABLE,))
+        conn = db.connect_reader(
+            settings.database_url,
+            idle_in_transaction_seconds=settings.idle_in_transaction_seconds,
+            application_name=db.HEALTH_APPLICATION_NAME,
+        )
+    except db.ERRORS as error:
+        detail = f"source database unreachable: {db.first_line(error)}"
+        return 503, Health(status="unavailable", database="unreachable", detail=detail)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                (TABLE, TURBINE_TABLE),
+            )
             if not cur.fetchone()[0]:
                 detail = f"the source table {TABLE!r} does not exist yet; run `connector-api seed`"
                 return 503, Health(
@@ -65,8 +91,10 @@ def _check(engine) -> tuple[int, Health]:
             cur.execute(_RANGE_QUERY)
             first, last = cur.fetchone()
     except db.ERRORS as error:
-        detail = f"source database unreachable: {db.first_line(error)}"
-        return 503, Health(status="unavailable", database="unreachable", detail=detail)
+        detail = f"source database failed a query: {db.first_line(error)}"
+        return 503, Health(status="unavailable", database="error", detail=detail)
+    finally:
+        conn.close()
     return 200, Health(
         status="ok",
         database="reachable",
@@ -84,7 +112,7 @@ def _check(engine) -> tuple[int, Health]:
         503: {"model": Health, "description": "The source database or table is unavailable."}
     },
 )
-def health(engine: EngineDep) -> JSONResponse:
+async def health(request: Request) -> JSONResponse:
     """200 when the source table answers (with its first and last timestamps), else 503."""
-    status, body = _check(engine)
+    status, body = await run_in_threadpool(_check, request.app.state.settings)
     return JSONResponse(body.model_dump(), status_code=status)
