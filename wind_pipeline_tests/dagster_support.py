@@ -1,21 +1,28 @@
-"""Helpers shared by the Dagster tests: resources bound to the test servers, and the expected
-statistics computed independently, by PostgreSQL itself over the source table."""
+"""Helpers shared by the Dagster tests: resources bound to the test servers, the CLI as a user
+types it, and the peak memory of the run process."""
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
+import psutil
+import sqlalchemy as sa
 
 from wind_pipeline.defs.io_managers import PartitionedParquetIOManager
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
-from wind_pipeline_tests.etl_checks import reference
 
-VARIABLES = ("power", "wind_speed")
+REPO = Path(__file__).resolve().parents[1]
+DAGSTER = Path(sys.executable).with_name("dagster")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Target rows of one turbine-day with no gap: windows x statistics x the two default variables.
+ROWS_PER_TURBINE_DAY = 144 * 6 * 2
 
 
 def resources(api_url: str, target_url: str, storage: Path) -> dict:
@@ -27,52 +34,88 @@ def resources(api_url: str, target_url: str, storage: Path) -> dict:
     }
 
 
-def dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg2://", "postgresql://", 1)
+def range_tags(first: str, last: str) -> dict[str, str]:
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
 
 
-def expected_values(
-    source_url: str, start: datetime, end: datetime, variables=VARIABLES
-) -> dict[tuple[str, datetime], float]:
-    """{(signal name, window start): value} by SQL aggregation over the source table."""
-    days = (end - start) // timedelta(days=1)
-    by_statistic = reference(source_url, start.date(), variables, days=days)
-    return {
-        (f"{variable}_{statistic}", window): float(value)
-        for (variable, statistic, window), value in by_statistic.items()
-    }
+def target_row_count(target_url: str, start, end, turbine: str | None = None) -> int:
+    query = "SELECT count(*) FROM data d JOIN signal s ON s.id = d.signal_id "
+    query += "WHERE d.timestamp >= :start AND d.timestamp < :end"
+    if turbine is not None:
+        query += " AND s.turbine = :turbine"
+    engine = sa.create_engine(target_url)
+    try:
+        with engine.connect() as conn:
+            params = {"start": start, "end": end, "turbine": turbine}
+            return conn.execute(sa.text(query), params).scalar_one()
+    finally:
+        engine.dispose()
 
 
-def target_values(
-    target_url: str, start: datetime, end: datetime
-) -> dict[tuple[str, datetime], float]:
-    """{(signal name, window start): value} as stored in the target."""
-    with psycopg2.connect(dsn(target_url)) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT s.name, d.timestamp, d.value FROM data d JOIN signal s ON s.id = d.signal_id "
-            "WHERE d.timestamp >= %s AND d.timestamp < %s",
-            (start, end),
-        )
-        return {(name, stamp): value for name, stamp, value in cur.fetchall()}
+def dagster_home(tmp_path: Path, postgres_url: str) -> dict[str, str]:
+    """A DAGSTER_HOME with the repo's dagster.yaml, storing in ``postgres_url``."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    return {"DAGSTER_HOME": str(home), "DAGSTER_POSTGRES_URL": postgres_url}
 
 
-def target_row_count(target_url: str, start: datetime, end: datetime) -> int:
-    with psycopg2.connect(dsn(target_url)) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM data WHERE timestamp >= %s AND timestamp < %s", (start, end)
-        )
-        return cur.fetchone()[0]
+def materialize_command(*selection: str) -> list[str]:
+    command = [str(DAGSTER), "asset", "materialize", "-m", "wind_pipeline.definitions"]
+    return [*command, "--select", "*", *selection]
 
 
-def assert_values_equal(actual: dict, expected: dict) -> None:
-    """Same keys, and every value equal to floating-point accuracy."""
-    assert actual.keys() == expected.keys(), (
-        f"missing {sorted(expected.keys() - actual.keys())[:5]}, "
-        f"unexpected {sorted(actual.keys() - expected.keys())[:5]}"
+def run_config_args(config: dict) -> list[str]:
+    import json
+
+    return ["--config-json", json.dumps(config)]
+
+
+def materialize(
+    env: dict[str, str], *selection: str, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``dagster asset materialize`` in the repo root, as a user types it."""
+    return subprocess.run(
+        materialize_command(*selection),
+        env={**os.environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
-    wrong = [
-        (key, actual[key], expected[key])
-        for key in expected
-        if not math.isclose(actual[key], expected[key], rel_tol=1e-9, abs_tol=1e-9)
-    ]
-    assert not wrong, f"{len(wrong)} values differ, e.g. {wrong[:3]}"
+
+
+@dataclass
+class Measured:
+    returncode: int
+    stderr: str
+    peak_rss: int  # bytes, the largest resident set seen of the process and its children
+
+
+def materialize_measuring_memory(
+    env: dict[str, str], *selection: str, timeout: float = 300, interval: float = 0.01
+) -> Measured:
+    """Run the CLI and sample its resident memory (psutil) every ``interval`` until it exits."""
+    log = env.get("DAGSTER_HOME", ".") + "/materialize.err"
+    with open(log, "w+") as stderr:
+        process = subprocess.Popen(
+            materialize_command(*selection),
+            env={**os.environ, **env},
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        watched = psutil.Process(process.pid)
+        peak, deadline = 0, time.monotonic() + timeout
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                family = [watched, *watched.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in family))
+            except psutil.Error:
+                pass
+            time.sleep(interval)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        stderr.seek(0)
+        return Measured(process.returncode, stderr.read(), peak)

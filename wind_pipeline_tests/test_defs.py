@@ -25,6 +25,7 @@ def test_every_definition_is_present_by_name() -> None:
         ("raw_readings", "readings_not_frozen"),
         ("ten_minute_stats", "windows_complete"),
         ("ten_minute_stats", "statistics_consistent"),
+        ("ten_minute_stats", "rejected_share"),
         ("signal_data", "target_matches_stats"),
     }
     assert repository.has_job("wind_etl_job")
@@ -40,7 +41,24 @@ def test_assets_are_grouped_partitioned_and_single_run_backfilled() -> None:
         assert asset.partitions_def.timezone == "UTC"
         assert asset.backfill_policy == dg.BackfillPolicy.single_run()
         assert asset.specs_by_key[dg.AssetKey(key)].description
-    assert defs.get_assets_def("raw_readings").op.retry_policy.max_retries == 3
+    for key in ("raw_readings", "signal_data"):  # extract and load ride out a restart
+        policy = defs.get_assets_def(key).op.retry_policy
+        assert policy.max_retries >= 3
+        assert policy.backoff == dg.Backoff.EXPONENTIAL
+    assert defs.get_assets_def("ten_minute_stats").op.retry_policy is None
+
+
+def test_every_check_has_one_result_per_day() -> None:
+    for key in ("raw_readings", "ten_minute_stats", "signal_data"):
+        for spec in defs.get_assets_def(key).check_specs:
+            assert spec.partitions_def == defs.get_assets_def(key).partitions_def, spec.name
+    blocking = {
+        spec.name
+        for key in ("raw_readings", "ten_minute_stats", "signal_data")
+        for spec in defs.get_assets_def(key).check_specs
+        if spec.blocking
+    }
+    assert blocking == {"windows_complete", "statistics_consistent", "target_matches_stats"}
 
 
 def test_the_job_runs_in_process() -> None:

@@ -1,37 +1,67 @@
-"""The three assets of one daily partition: extract, transform, load.
+"""The three assets of a daily partition: extract, transform, load, each a thin caller of the core.
 
-Each works on ``context.partition_time_window``, so one day and a single-run backfill of a year
-go through the same code (``BackfillPolicy.single_run()``). The work itself is the ETL core's;
-this module adds what Dagster needs: retries, metadata, checks.
+A run covers one day or a range (``BackfillPolicy.single_run()``: a year is one run), and holds
+one bounded slice of it at a time. Each asset yields its ``Output`` as a *lazy* iterable of
+``(day, pa.Table)``: Dagster hands it to the IO manager's ``handle_output`` at once, which writes
+each day's Parquet file as the iterable produces it, so the next day is fetched or computed only
+after the previous one is on disk. Per-day metadata (``add_asset_metadata(partition_key=…)``) is
+recorded while the days stream, and Dagster reads it only after ``handle_output`` returns, when it
+writes each day's materialization. After the ``Output`` the asset yields one check result per day.
+
+The work is the ETL core's (``wind_pipeline.etl``); this module adds what Dagster needs:
+run configuration, retries, metadata and checks.
 """
 
+import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from dataclasses import asdict
+from datetime import date
 
 import dagster as dg
-import pandas as pd
+import numpy as np
+import pyarrow as pa
 from pydantic import Field
 
 from wind_pipeline.defs import checks
-from wind_pipeline.defs.metadata import days_of, percent, preview, time_span
+from wind_pipeline.defs.io_managers import StoredDays, split_days
+from wind_pipeline.defs.metadata import (
+    per_turbine_table,
+    percent,
+    preview,
+    records_preview,
+    time_span,
+)
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
-from wind_pipeline.etl.config import DEFAULT_VARIABLES
-from wind_pipeline.etl.errors import InvalidInputError, TransientError
-from wind_pipeline.etl.signals import STATISTICS
+from wind_pipeline.etl import quality
+from wind_pipeline.etl.calendar import (
+    MINUTES_PER_DAY,
+    READINGS_PER_WINDOW,
+    day_range,
+    day_start,
+)
+from wind_pipeline.etl.catalogue import Variable
+from wind_pipeline.etl.errors import TransientError
+from wind_pipeline.etl.pipeline import blocks, days_per_block, refuse_empty_days, rows_per_day
+from wind_pipeline.etl.signals import DEFAULT_VARIABLES, STATISTICS, signal_name
 
 GROUP = "wind"
 # BackfillPolicy is a deliberate choice (a year is one run); its beta notice would otherwise be
 # printed three times by every `dagster` command that loads this code location.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
-# On top of the client's own quick retries: an API restart or a network blip of a few minutes
-# is ridden out (about 10 s, 20 s, 40 s, with jitter so parallel runs do not retry in step).
-EXTRACT_RETRY = dg.RetryPolicy(
-    max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+# On top of the client's and the load's own quick retries: an API or PostgreSQL restart or a
+# network blip of a minute or so is ridden out (about 5, 10, 20, 40 s, with jitter so parallel
+# runs do not retry in step). Only transient errors get here (``terminal_errors_fail_once``).
+TRANSIENT_RETRY = dg.RetryPolicy(
+    max_retries=4, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+# The run's selection rides along in each day's Arrow schema (and so in its Parquet file): the
+# transform needs every selected turbine (one without readings still gets its windows) and the
+# catalogue's limits, the load needs the units, and both must be those the extract used.
+SELECTION_KEY = b"wind_pipeline.selection"
 
 
 class ExtractConfig(dg.Config):
@@ -41,9 +71,28 @@ class ExtractConfig(dg.Config):
         default_factory=lambda: list(DEFAULT_VARIABLES),
         description="Source variables to fetch; GET /variables on the API lists them.",
     )
+    turbines: list[str] = Field(
+        default_factory=list,
+        description="Turbine ids to fetch (GET /turbines lists them); empty means all.",
+    )
     allow_empty: bool = Field(
         default=False,
         description="Write zero counts for days with no source data instead of failing.",
+    )
+
+
+class TransformConfig(dg.Config):
+    """Run configuration of ``ten_minute_stats``."""
+
+    quality_control: bool = Field(
+        default=True,
+        description="Reject off-grid, out-of-range, frozen and spike readings (SPEC §11); "
+        "false gives the plain statistics with rejected = 0.",
+    )
+    max_rejected_percent: float = Field(
+        default=5.0,
+        description="The rejected_share check warns for a day above this share of rejected "
+        "readings.",
     )
 
 
@@ -58,74 +107,111 @@ def terminal_errors_fail_once() -> Iterator[None]:
         raise dg.Failure(description=str(exc) or type(exc).__name__, allow_retries=False) from exc
 
 
-def window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
-    time_window = context.partition_time_window
-    return time_window.start, time_window.end
+def with_selection(
+    table: pa.Table, turbines: Sequence[str], variables: Mapping[str, Variable]
+) -> pa.Table:
+    selection = {"turbines": list(turbines), "variables": [asdict(v) for v in variables.values()]}
+    return table.replace_schema_metadata({SELECTION_KEY: json.dumps(selection)})
+
+
+def selection_of(table: pa.Table) -> tuple[tuple[str, ...], dict[str, Variable]]:
+    """The turbines and variables (with their limits) a stored day was extracted with."""
+    stored = (table.schema.metadata or {}).get(SELECTION_KEY)
+    if stored is None:
+        raise ValueError(
+            "this stored day has no selection in its schema: it was written by an older "
+            "release; materialize raw_readings for it again"
+        )
+    selection = json.loads(stored)
+    variables = {item["name"]: Variable(**item) for item in selection["variables"]}
+    return tuple(selection["turbines"]), variables
 
 
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=SINGLE_RUN,
     group_name=GROUP,
-    kinds={"fastapi", "pandas", "parquet"},
-    retry_policy=EXTRACT_RETRY,
+    kinds={"fastapi", "pyarrow", "parquet"},
+    retry_policy=TRANSIENT_RETRY,
     check_specs=checks.RAW_READINGS_CHECKS,
-    description="One-minute readings of the day(s), fetched from the connector API as Arrow.",
+    description="One-minute readings of the day(s) for the selected turbines, fetched from the "
+    "connector API as Arrow, a Parquet file per day.",
 )
 def raw_readings(
     context: dg.AssetExecutionContext, config: ExtractConfig, connector_api: ConnectorApiResource
-):  # no return annotation: with check_specs Dagster reads one as the outputs' tuple
-    start, end = window(context)
+):
+    from wind_pipeline.etl.catalogue import fetch_catalogue
+
     with terminal_errors_fail_once():
-        raw = fetch_readings(connector_api, start, end, config)
-    for key, day, day_start, day_end in days_of(raw, context.partition_keys):
-        context.add_asset_metadata(raw_metadata(day, day_start, day_end), partition_key=key)
-    return dg.MaterializeResult(
-        value=raw,
-        check_results=[
-            checks.readings_complete(raw, start, end),
-            checks.readings_in_physical_range(raw),
-            checks.readings_not_frozen(raw),
-        ],
-    )
+        catalogue = fetch_catalogue(connector_api.client)
+        variables = catalogue.select_variables(config.variables)
+        turbines = catalogue.select_turbines(config.turbines or None)
+    limits = catalogue.limits(variables)
+    results: list[dg.AssetCheckEvaluation] = []
+
+    asked = None if turbines == catalogue.turbines else turbines  # a short URL for "all"
+
+    def days() -> Iterator[tuple[str, pa.Table]]:
+        # The core's blocks: about BLOCK_READINGS readings per request, whatever the fleet.
+        for block in blocks(context.partition_keys, days_per_block(len(turbines))):
+            raw = fetch_block(connector_api, block, variables, asked, config.allow_empty)
+            for key, table in split_days(raw, block):
+                day = with_selection(table, turbines, limits)
+                context.add_asset_metadata(raw_metadata(day, len(turbines)), partition_key=key)
+                checked = checks.raw_day(key, day, turbines, limits)
+                results.extend(
+                    [
+                        checks.readings_complete(checked),
+                        checks.readings_in_physical_range(checked),
+                        checks.readings_not_frozen(checked),
+                    ]
+                )
+                yield key, day
+
+    yield dg.Output(days(), metadata={"turbines": len(turbines), "variables": list(variables)})
+    yield from checks.check_outputs(context)
+    yield from results
 
 
-def fetch_readings(
-    connector_api: ConnectorApiResource, start: datetime, end: datetime, config: ExtractConfig
-) -> pd.DataFrame:
-    """The readings of ``[start, end)``, refusing days without any (unless ``allow_empty``)."""
+def fetch_block(
+    connector_api: ConnectorApiResource,
+    keys: list[str],
+    variables: Sequence[str],
+    turbines: Sequence[str] | None,
+    allow_empty: bool,
+) -> pa.Table:
+    """The readings of consecutive days, refusing a day without any (unless ``allow_empty``)."""
     from wind_pipeline.etl.extract import extract
-    from wind_pipeline.etl.pipeline import count_rows_per_day, days_between, refuse_empty_days
-    from wind_pipeline.etl.transform import readings_from_frame
 
-    if not config.variables:
-        raise InvalidInputError(
-            "no variables to fetch", hint=f"list some in the run config, e.g. {DEFAULT_VARIABLES}"
+    days = [date.fromisoformat(key) for key in keys]
+    with terminal_errors_fail_once():
+        raw = extract(
+            connector_api.client, day_start(days[0]), day_range(days[-1])[1], variables, turbines
         )
-    raw = extract(connector_api.client, start, end, config.variables)
-    if not config.allow_empty:
-        days = days_between(start.date(), end.date() - timedelta(days=1))
-        stamps = readings_from_frame(raw, ()).timestamps_us
-        refuse_empty_days(
-            days,
-            count_rows_per_day(stamps, days),
-            hint="or set allow_empty: true in the run config of raw_readings",
-        )
+        if not allow_empty:
+            refuse_empty_days(
+                days,
+                rows_per_day(raw, days),
+                hint="or set allow_empty: true in the run config of raw_readings",
+            )
     return raw
 
 
-def raw_metadata(raw: pd.DataFrame, start: datetime, end: datetime) -> dict:
-    """One day's (or window's) readings: how many, how complete, a preview."""
-    minutes = int((end - start).total_seconds() // 60)
-    variables = [name for name in raw.columns if name != "timestamp"]
+def raw_metadata(day: pa.Table, turbines: int) -> dict:
+    """One day's readings: how many, how complete, a preview."""
+    expected = MINUTES_PER_DAY * turbines
+    variables = [name for name in day.column_names if name not in ("turbine_id", "timestamp")]
     return {
-        "row_count": len(raw),
-        "expected_rows": minutes,
-        "coverage_percent": percent(len(raw), minutes),
-        "non_null_percent": {name: percent(raw[name].notna().sum(), minutes) for name in variables},
-        "variables": variables,
-        **time_span(raw),
-        "preview": preview(raw),
+        "row_count": day.num_rows,
+        "expected_rows": expected,
+        "turbines": turbines,
+        "coverage_percent": percent(day.num_rows, expected),
+        "non_null_percent": {
+            name: percent(day.num_rows - day.column(name).null_count, expected)
+            for name in variables
+        },
+        **time_span(day),
+        "preview": preview(day),
     }
 
 
@@ -133,40 +219,92 @@ def raw_metadata(raw: pd.DataFrame, start: datetime, end: datetime) -> dict:
     partitions_def=daily_partitions,
     backfill_policy=SINGLE_RUN,
     group_name=GROUP,
-    kinds={"pandas", "parquet"},
+    kinds={"pyarrow", "parquet"},
     check_specs=checks.TEN_MINUTE_STATS_CHECKS,
-    description="count, mean, min, max and std of each variable per clock-aligned 10-minute "
-    "window in UTC; every window of the day is present, empty ones with count 0.",
+    description="mean, min, max, std, count and rejected of each variable per turbine and "
+    "clock-aligned 10-minute UTC window, over the readings quality control keeps; every window "
+    "of the day is present, empty ones with count 0.",
 )
-def ten_minute_stats(context: dg.AssetExecutionContext, raw_readings: pd.DataFrame):
-    from wind_pipeline.etl.transform import ten_minute_stats as compute
+def ten_minute_stats(
+    context: dg.AssetExecutionContext, config: TransformConfig, raw_readings: StoredDays
+):
+    from wind_pipeline.etl.transform import transform
 
-    start, end = window(context)
-    variables = [name for name in raw_readings.columns if name != "timestamp"]
-    with terminal_errors_fail_once():
-        stats = compute(raw_readings, start, end, variables)
-    for key, day, _, _ in days_of(stats, context.partition_keys):
-        context.add_asset_metadata(stats_metadata(day), partition_key=key)
-    return dg.MaterializeResult(
-        value=stats,
-        check_results=[
-            checks.windows_complete(stats, start, end, variables),
-            checks.statistics_consistent(stats),
-        ],
-    )
+    results: list[dg.AssetCheckEvaluation] = []
+
+    def days() -> Iterator[tuple[str, pa.Table]]:
+        for key, raw in raw_readings:
+            turbines, limits = selection_of(raw)
+            with terminal_errors_fail_once():
+                result = transform(
+                    raw,
+                    *day_range(date.fromisoformat(key)),
+                    turbines=turbines,
+                    variables=limits,
+                    qc=config.quality_control,
+                )
+            stats = with_selection(result.stats, turbines, limits)
+            q = checks.quality_day(key, result.quality, turbines, tuple(limits))
+            context.add_asset_metadata(
+                stats_metadata(stats, q, config.quality_control), partition_key=key
+            )
+            results.extend(
+                [
+                    checks.windows_complete(key, stats, turbines, tuple(limits)),
+                    checks.statistics_consistent(key, stats),
+                    checks.rejected_share(q, config.max_rejected_percent),
+                ]
+            )
+            yield key, stats
+
+    yield dg.Output(days())
+    yield from checks.check_outputs(context)
+    yield from results
 
 
-def stats_metadata(stats: pd.DataFrame) -> dict:
-    """One day's windows: how many, how many had data, a preview."""
-    counts = stats["count"]
+PER_TURBINE_COLUMNS = {
+    "turbine": "string",
+    "coverage_percent": "float",
+    "rejected_percent": "float",
+    "rejected": "int",
+}
+
+
+def stats_metadata(stats: pa.Table, q: checks.QualityDay, qc: bool) -> dict:
+    """One day's windows and QC shares, as top-level numbers the UI plots over partitions."""
+    from wind_pipeline.etl.arrays import to_numpy
+
+    counts = to_numpy(stats.column("count"), np.int64)
+    rejected, present = q.rejected, q.present
+    shares = {
+        f"rejected_percent_{variable}": percent(rejected[:, i].sum(), present[:, i].sum())
+        for i, variable in enumerate(q.variables)
+    }
+    reasons = {
+        f"rejected_percent_{quality.REASONS[status]}": percent(
+            q.counts[:, :, status].sum(), present.sum()
+        )
+        for status in quality.REJECTED
+    }
+    expected = MINUTES_PER_DAY * len(q.variables)
+    turbines = [
+        {
+            "turbine": turbine,
+            "coverage_percent": percent(expected - q.counts[i, :, quality.MISSING].sum(), expected),
+            "rejected_percent": percent(rejected[i].sum(), present[i].sum()),
+            "rejected": int(rejected[i].sum()),
+        }
+        for i, turbine in enumerate(q.turbines)
+    ]
     return {
-        "row_count": len(stats),
-        "variables": sorted(stats["variable"].unique()),
-        "windows_with_data_percent": percent((counts > 0).sum(), len(stats)),
-        "full_windows_percent": percent(
-            (counts == checks.MAX_READINGS_PER_WINDOW).sum(), len(stats)
-        ),
-        **time_span(stats),
+        "row_count": stats.num_rows,
+        "quality_control": qc,
+        "rejected_percent": percent(rejected.sum(), present.sum()),
+        **shares,
+        **reasons,
+        "windows_with_data_percent": percent((counts > 0).sum(), len(counts)),
+        "full_windows_percent": percent((counts == READINGS_PER_WINDOW).sum(), len(counts)),
+        "per_turbine": per_turbine_table(PER_TURBINE_COLUMNS, turbines),
         "preview": preview(stats),
     }
 
@@ -175,48 +313,51 @@ def stats_metadata(stats: pd.DataFrame) -> dict:
     partitions_def=daily_partitions,
     backfill_policy=SINGLE_RUN,
     group_name=GROUP,
-    kinds={"postgres", "sqlalchemy"},
+    kinds={"postgres"},
+    retry_policy=TRANSIENT_RETRY,
     check_specs=checks.SIGNAL_DATA_CHECKS,
-    description="The statistics in the target database (signal, data), replaced day by day "
-    "in one transaction each: re-running a day never duplicates its rows.",
+    description="The statistics in the target database (signal, data), replaced day by day and "
+    "turbine by turbine in one transaction per day: re-running a day never duplicates its rows, "
+    "and loading one turbine never touches another's.",
 )
 def signal_data(
     context: dg.AssetExecutionContext,
-    ten_minute_stats: pd.DataFrame,
+    ten_minute_stats: StoredDays,
     target_db: TargetDatabaseResource,
 ):
-    from wind_pipeline.etl.load import load_days
-    from wind_pipeline.etl.transform import stats_from_frame
+    from wind_pipeline.etl.load import load
 
-    start, end = window(context)
-    with terminal_errors_fail_once():
-        written = load_days(target_db.engine, stats_from_frame(ten_minute_stats))
-        check = checks.target_matches_stats(target_db.engine, ten_minute_stats, start, end)
-    for key, day, _, _ in days_of(ten_minute_stats, context.partition_keys):
+    engine = target_db.engine
+    results: list[dg.AssetCheckEvaluation] = []
+    for key, stats in ten_minute_stats:
+        turbines, limits = selection_of(stats)
+        with terminal_errors_fail_once():
+            written = load(engine, stats, limits)
+            actual = checks.target_totals(engine, turbines, tuple(limits), key)
         rows = written.get(date.fromisoformat(key), 0)
-        context.add_asset_metadata(signal_metadata(day, rows), partition_key=key)
-    return dg.MaterializeResult(
-        metadata={
-            "signals": int(check.metadata["signals_checked"].value),
-            "target": target_db.engine.url.render_as_string(hide_password=True),
-        },
-        check_results=[check],
-    )
+        context.add_asset_metadata(signal_metadata(stats, rows), partition_key=key)
+        results.append(checks.target_matches_stats(key, stats, actual))
+    yield dg.MaterializeResult(metadata={"target": engine.url.render_as_string(hide_password=True)})
+    yield from checks.check_outputs(context)
+    yield from results
 
 
-def signal_metadata(stats: pd.DataFrame, rows_written: int) -> dict:
+def signal_metadata(stats: pa.Table, rows_written: int) -> dict:
     """One day in the target: rows written, and a preview of them as stored (signal, value)."""
-    first_window = stats[stats["timestamp"] == stats["timestamp"].iloc[0]] if len(stats) else stats
-    # Plain records, not melt(): this runs once per day of a range, and melt costs ~20 ms a call.
-    stored = sorted(
-        (row["variable"] + "_" + statistic, row["timestamp"], row[statistic])
-        for row in first_window.to_dict("records")
+    first = stats.slice(0, 1).to_pylist()
+    stored = [
+        (
+            signal_name(row["turbine_id"], row["variable"], statistic),
+            row["timestamp"],
+            row[statistic],
+        )
+        for row in first
         for statistic in STATISTICS
-        if not pd.isna(row[statistic])
-    )
+        if row[statistic] is not None
+    ]
     return {
         "rows_written": rows_written,
-        "defined_values_percent": percent(rows_written, len(stats) * len(STATISTICS)),
+        "defined_values_percent": percent(rows_written, stats.num_rows * len(STATISTICS)),
         **time_span(stats),
-        "preview": preview(pd.DataFrame(stored, columns=["signal", "timestamp", "value"])),
+        "preview": records_preview(["signal", "timestamp", "value"], stored),
     }

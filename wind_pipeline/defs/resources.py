@@ -53,7 +53,8 @@ class ConnectorApiResource(dg.ConfigurableResource):
 
 
 class TargetDatabaseResource(dg.ConfigurableResource):
-    """The target PostgreSQL; its schema is created (idempotently) when a run first needs it."""
+    """The target PostgreSQL; its schema is brought to the current revision (Alembic) when a run
+    starts, as ``wind-etl init-db`` does: a target of the previous release is upgraded in place."""
 
     url: str
 
@@ -61,10 +62,10 @@ class TargetDatabaseResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         from wind_pipeline.etl.db import create_engine
-        from wind_pipeline.etl.schema import create_schema
+        from wind_pipeline.etl.schema import upgrade_schema
 
         self._engine = create_engine(self.url)
-        create_schema(self._engine)
+        upgrade_schema(self._engine)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:
