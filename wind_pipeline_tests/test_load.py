@@ -1,253 +1,273 @@
-"""Loading into the real target PostgreSQL: values, idempotency, concurrency, atomicity."""
+"""Loading into the real target PostgreSQL: values, per-turbine replace, locks, atomicity."""
 
 import threading
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import psycopg2
 import pytest
 import sqlalchemy as sa
 
+from connector_api.schema import KNOWN_VARIABLES
 from wind_pipeline.etl import load as load_module
+from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.db import create_engine
-from wind_pipeline.etl.errors import DatabaseError, InvalidInputError
-from wind_pipeline.etl.load import LOCK_NAMESPACE, load
-from wind_pipeline.etl.schema import create_schema
-from wind_pipeline.etl.transform import ten_minute_stats
+from wind_pipeline.etl.errors import DatabaseError, InvalidInputError, TargetUnavailableError
+from wind_pipeline.etl.load import load, lock_keys
+from wind_pipeline.etl.transform import transform
 from wind_pipeline_tests.conftest import DAY
-from wind_pipeline_tests.etl_checks import (
-    assert_matches_reference,
+from wind_pipeline_tests.reference import (
+    assert_stats_equal,
     day_bounds,
     raw_from_source,
-    reference,
+    reference_stats,
     target_row_count,
-    target_values,
+    target_stats,
 )
 
 VARIABLES = ("wind_speed", "power")
+LIMITS = {
+    name: Variable(v.name, v.unit, v.description, v.physical_min, v.physical_max, v.max_step)
+    for name, v in KNOWN_VARIABLES.items()
+    if name in VARIABLES
+}
+FLEET = ("WTG01", "WTG02", "WTG03")
 
 
-def day_stats(source_url, day=DAY, days=1, variables=VARIABLES):
+def stats_of(source_url, turbines=FLEET, day=DAY, days=1, qc=True):
     start, end = day_bounds(day, days)
-    return ten_minute_stats(
-        raw_from_source(source_url, day, variables, days), start, end, variables
+    raw = raw_from_source(source_url, start, end, VARIABLES, turbines)
+    return transform(raw, start, end, turbines=turbines, variables=LIMITS, qc=qc).stats
+
+
+def rows_of(target_url, turbine):
+    with sa.create_engine(target_url, poolclass=sa.pool.NullPool).connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT d.* FROM data d JOIN signal s ON s.id = d.signal_id "
+                "WHERE s.turbine = :t ORDER BY 1, 2"
+            ),
+            {"t": turbine},
+        ).all()
+
+
+@pytest.fixture
+def fleet(seed_source):
+    seed_source(days=2, turbines=3, faults=True)
+
+
+def test_a_faulty_fleet_lands_equal_to_the_sql_reference(fleet, source_url, target_url, engine):
+    start, end = day_bounds(DAY, 2)
+    written = load(engine, stats_of(source_url, days=2), LIMITS)
+    assert list(written) == [DAY, DAY + timedelta(days=1)]
+    assert sum(written.values()) == target_row_count(target_url)
+    expected = reference_stats(source_url, start, end, variables=VARIABLES)
+    assert_stats_equal(target_stats(target_url, start, end), expected)
+
+
+def test_loading_one_turbine_leaves_the_others_untouched(fleet, source_url, target_url, engine):
+    load(engine, stats_of(source_url), LIMITS)
+    others = {t: rows_of(target_url, t) for t in ("WTG01", "WTG03")}
+    before = rows_of(target_url, "WTG02")
+
+    load(engine, stats_of(source_url, turbines=("WTG02",), qc=False), LIMITS)
+    assert {t: rows_of(target_url, t) for t in ("WTG01", "WTG03")} == others
+    after = rows_of(target_url, "WTG02")
+    assert after != before and len({row[:2] for row in after}) == len(after)
+    start, end = day_bounds(DAY)
+    plain = reference_stats(source_url, start, end, turbines=["WTG02"], qc=False)
+    mine = [row for row in target_stats(target_url, start, end) if row[0] == "WTG02"]
+    assert_stats_equal(mine, plain)
+
+
+def test_re_running_a_fleet_day_leaves_one_copy(fleet, source_url, target_url, engine):
+    stats = stats_of(source_url)
+    first = load(engine, stats, LIMITS)
+    for _ in range(3):
+        assert load(engine, stats, LIMITS) == first
+    assert target_row_count(target_url) == first[DAY]
+    start, end = day_bounds(DAY)
+    assert_stats_equal(
+        target_stats(target_url, start, end), reference_stats(source_url, start, end)
     )
 
 
-def test_one_day_matches_postgresql_own_aggregates(seed_source, source_url, target_url, engine):
-    seed_source(days=1)
-    written = load(engine, day_stats(source_url))
-    expected = reference(source_url, DAY, VARIABLES)
-    assert written == len(expected) == target_row_count(target_url)
-    assert_matches_reference(target_values(target_url), expected)
+def test_switching_qc_replaces_every_row(fleet, source_url, target_url, engine):
+    start, end = day_bounds(DAY)
+    for qc in (True, False, True, False):
+        load(engine, stats_of(source_url, qc=qc), LIMITS)
+        expected = reference_stats(source_url, start, end, qc=qc)
+        assert_stats_equal(target_stats(target_url, start, end), expected)
+    with engine.connect() as conn:  # no stale rejected rows from the QC run: all zero now
+        stale = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM data d JOIN signal s ON s.id = d.signal_id "
+                "WHERE s.statistic = 'rejected' AND d.value <> 0"
+            )
+        ).scalar()
+    assert stale == 0
 
 
-def test_a_day_with_faults_matches_and_skips_undefined_statistics(
-    seed_source, source_url, target_url, engine
-):
-    seed_source(days=1, faults=True)
-    load(engine, day_stats(source_url))
-    expected = reference(source_url, DAY, VARIABLES)
-    counts = [v for (var, stat, _), v in expected.items() if stat == "count"]
-    assert 0.0 in counts  # gaps and NULL runs really empty some windows
-    assert len(expected) < 144 * 2 * 5  # so some statistics are not written
-    assert_matches_reference(target_values(target_url), expected)
-
-
-def test_signals_are_named_and_described(seed_source, source_url, engine):
-    seed_source(days=1)
-    load(engine, day_stats(source_url))
+def test_signals_are_named_per_turbine_with_the_catalogues_units(fleet, source_url, engine):
+    load(engine, stats_of(source_url), LIMITS)
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT name, variable, statistic, unit FROM signal")).all()
-    assert len(rows) == 10
+        rows = conn.execute(
+            sa.text("SELECT name, turbine, variable, statistic, unit, description FROM signal")
+        ).all()
+    assert len(rows) == 3 * 2 * 6
     by_name = {r.name: r for r in rows}
-    assert by_name["wind_speed_mean"].unit == "m/s"
-    assert by_name["power_max"].statistic == "max" and by_name["power_max"].variable == "power"
-    assert by_name["power_count"].unit is None
+    assert by_name["WTG01.wind_speed_mean"].unit == "m/s"
+    assert by_name["WTG03.power_max"][1:4] == ("WTG03", "power", "max")
+    assert (
+        by_name["WTG02.power_count"].unit is None and by_name["WTG02.power_rejected"].unit is None
+    )
+    assert "WTG02" in by_name["WTG02.wind_speed_std"].description
 
 
-def test_five_runs_leave_one_run_and_a_changed_source_replaces(
-    seed_source, source_url, target_url, engine
-):
-    seed_source(days=2)
-    stats = day_stats(source_url, days=2)
-    for _ in range(5):
-        load(engine, stats)
-    expected = reference(source_url, DAY, VARIABLES, days=2)
-    assert target_row_count(target_url) == len(expected)
-
-    seed_source(days=2, replace=True, seed=7)
-    load(engine, day_stats(source_url, days=2))
-    changed = reference(source_url, DAY, VARIABLES, days=2)
-    assert changed != expected
-    assert_matches_reference(target_values(target_url), changed)
-
-
-def test_concurrent_loads_of_a_day_queue_on_the_lock(seed_source, source_url, target_url, engine):
-    seed_source(days=1)
-    stats = day_stats(source_url)
+def test_the_locks_are_exactly_the_days_turbines(fleet, source_url, target_url, engine):
+    """A load of WTG02 waits only for a holder of (day, WTG02); WTG01's load never waits."""
     holder = psycopg2.connect(target_url.replace("+psycopg2", ""))
-    with holder.cursor() as cur:  # hold the day's lock so both loads start and must wait
-        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DAY.toordinal()))
-    results, errors = [], []
-
-    def run():
-        try:
-            results.append(load(engine, stats))
-        except Exception as exc:  # surfaced by the assert below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    [(day_key, turbine_key)] = lock_keys(DAY, ["WTG02"])
+    with holder.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (day_key, turbine_key))
+    load(engine, stats_of(source_url, turbines=("WTG01",)), LIMITS)  # not blocked
+    done = []
+    thread = threading.Thread(
+        target=lambda: done.append(load(engine, stats_of(source_url, turbines=("WTG02",)), LIMITS))
+    )
+    thread.start()
     deadline = time.monotonic() + 10
-    while waiting_on_lock(engine) < 2 and time.monotonic() < deadline:
+    while waiting(engine) < 1 and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert waiting_on_lock(engine) == 2
-    holder.rollback()  # releases the lock: the loads now run one after the other
-    for thread in threads:
-        thread.join(timeout=30)
+    assert waiting(engine) == 1 and not done
+    holder.rollback()
+    thread.join(timeout=30)
     holder.close()
-    assert not errors and results == [results[0]] * 2
-    expected = reference(source_url, DAY, VARIABLES)
-    assert target_row_count(target_url) == len(expected)
-    assert_matches_reference(target_values(target_url), expected)
+    assert done and rows_of(target_url, "WTG02")
 
 
-def waiting_on_lock(engine) -> int:
+def waiting(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(
             sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
         ).scalar()
 
 
-def test_a_failure_after_the_delete_keeps_the_previous_rows(
-    seed_source, source_url, target_url, engine, monkeypatch
+def test_lock_keys_are_sorted_and_fit_int4():
+    keys = lock_keys(date(2024, 1, 1), [f"WTG{i:02d}" for i in range(50, 0, -1)])
+    assert keys == sorted(keys) and len(keys) == 50
+    assert all(-(2**31) <= k < 2**31 for pair in keys for k in pair)
+
+
+def test_first_loads_of_two_turbines_at_once_create_each_signal_once(
+    fleet, source_url, target_url, engine
 ):
-    seed_source(days=1)
-    load(engine, day_stats(source_url))
-    before = target_values(target_url)
+    stats = [stats_of(source_url, turbines=(t,)) for t in ("WTG01", "WTG02")]
+    holder = psycopg2.connect(target_url.replace("+psycopg2", ""))
+    with holder.cursor() as cur:  # both loads reach their signal insert, then wait here
+        cur.execute("LOCK TABLE signal IN SHARE MODE")
+    failures = []
 
-    # A payload PostgreSQL rejects halfway: the day's DELETE has run when COPY fails.
-    monkeypatch.setattr(
-        load_module, "_copy_payload", lambda stats, ids: (b"PGCOPY\n\xff\r\nbad", 5)
-    )
-    seed_source(days=1, replace=True, seed=7)
-    with pytest.raises(DatabaseError, match="loading 2024-01-01"):
-        load(engine, day_stats(source_url))
-    assert target_values(target_url) == before
+    def run(table):
+        try:
+            load(engine, table, LIMITS)
+        except Exception as exc:  # surfaced by the assert below
+            failures.append(exc)
 
-    def fail(cur, payload):
-        raise RuntimeError("killed between delete and COPY")
+    threads = [threading.Thread(target=run, args=(table,)) for table in stats]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    holder.rollback()
+    for thread in threads:
+        thread.join(timeout=30)
+    holder.close()
+    assert not failures
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM signal")).scalar() == 2 * 2 * 6
 
-    monkeypatch.undo()
-    monkeypatch.setattr(load_module, "_copy", fail)
+
+def test_a_failing_day_keeps_its_rows_and_the_days_before_stay(
+    fleet, source_url, target_url, engine, monkeypatch
+):
+    load(engine, stats_of(source_url, days=2), LIMITS)
+    second = rows_of(target_url, "WTG01")
+    real_copy = load_module._copy
+    calls = []
+
+    def copy_failing_on_the_second_day(cur, stats, signals):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("injected failure after the delete")
+        return real_copy(cur, stats, signals)
+
+    monkeypatch.setattr(load_module, "_copy", copy_failing_on_the_second_day)
+    with pytest.raises(RuntimeError, match="injected"):
+        load(engine, stats_of(source_url, days=2, qc=False), LIMITS)
+    after = rows_of(target_url, "WTG01")
+    day_two = [r for r in after if r.timestamp.date() == DAY + timedelta(days=1)]
+    assert day_two == [r for r in second if r.timestamp.date() == DAY + timedelta(days=1)]
+    assert after != second  # the first day was replaced (qc off), the second kept
+
+
+def test_a_new_signal_rolled_back_is_not_remembered(
+    fleet, source_url, target_url, engine, monkeypatch
+):
+    """The first day inserts the signals and fails: the second load must insert them again."""
+    real_copy = load_module._copy
+
+    def fail_once(cur, stats, signals):
+        monkeypatch.setattr(load_module, "_copy", real_copy)
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(load_module, "_copy", fail_once)
     with pytest.raises(RuntimeError):
-        load(engine, day_stats(source_url))
-    assert target_values(target_url) == before
+        load(engine, stats_of(source_url), LIMITS)
+    assert load(engine, stats_of(source_url), LIMITS)[DAY] == target_row_count(target_url) > 0
 
 
-def test_an_unreachable_database_is_a_clear_error(seed_source, source_url):
-    seed_source(days=1)
+def test_a_dropped_connection_is_transient(fleet, source_url, target_url, engine):
+    holder = psycopg2.connect(target_url.replace("+psycopg2", ""))
+    [(day_key, turbine_key)] = lock_keys(DAY, ["WTG01"])
+    with holder.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (day_key, turbine_key))
+    failures = []
+
+    def run():
+        try:
+            load(engine, stats_of(source_url, turbines=("WTG01",)), LIMITS)
+        except Exception as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while waiting(engine) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with holder.cursor() as cur:  # the server drops the waiting load's connection
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks "
+            "WHERE locktype = 'advisory' AND NOT granted"
+        )
+    thread.join(timeout=30)
+    holder.rollback()
+    holder.close()
+    assert len(failures) == 1 and isinstance(failures[0], TargetUnavailableError), failures
+    assert target_row_count(target_url) == 0
+
+
+def test_an_unreachable_database_is_transient_and_names_the_setting(fleet, source_url):
     engine = create_engine("postgresql://nobody@127.0.0.1:9/target")  # bare scheme accepted
-    with pytest.raises(DatabaseError, match="while connecting") as caught:
-        load(engine, day_stats(source_url))
+    with pytest.raises(TargetUnavailableError, match="while connecting") as caught:
+        load(engine, stats_of(source_url), LIMITS)
     assert "TARGET_DATABASE_URL" in str(caught.value)
 
 
-def test_a_missing_schema_says_to_run_init_db(seed_source, source_url, target_url):
-    seed_source(days=1)
+def test_a_missing_schema_says_to_run_init_db(fleet, source_url, target_url):
     with pytest.raises(DatabaseError, match="init-db"):
-        load(create_engine(target_url), day_stats(source_url))
-
-
-def test_create_schema_is_idempotent_and_keeps_data(seed_source, source_url, target_url, engine):
-    seed_source(days=1)
-    written = load(engine, day_stats(source_url))
-    create_schema(engine)
-    create_schema(create_engine(target_url.replace("postgresql+psycopg2", "postgresql")))
-    assert target_row_count(target_url) == written
+        load(create_engine(target_url), stats_of(source_url), LIMITS)
 
 
 def test_a_foreign_database_url_is_refused():
     with pytest.raises(InvalidInputError, match="postgresql"):
         create_engine("mysql://root@127.0.0.1/target")
-
-
-def test_loading_several_days_writes_each_day(seed_source, source_url, target_url, engine):
-    seed_source(days=3, start=date(2024, 2, 28))  # across a leap day
-    stats = day_stats(source_url, day=date(2024, 2, 28), days=3)
-    assert load(engine, stats) == target_row_count(target_url)
-    assert_matches_reference(
-        target_values(target_url), reference(source_url, date(2024, 2, 28), VARIABLES, days=3)
-    )
-
-
-def test_a_failing_day_in_a_range_keeps_its_rows_and_stops_the_load(
-    seed_source, source_url, target_url, engine, monkeypatch
-):
-    first = date(2024, 1, 1)
-    seed_source(days=4)
-    load(engine, day_stats(source_url, days=4))
-    before = target_values(target_url)
-    real_copy = load_module._copy
-    second_day = datetime(2024, 1, 2, tzinfo=UTC)
-
-    def copy_failing_on_the_second_day(cur, payload):
-        cur.execute(
-            "SELECT count(*) FROM data WHERE timestamp >= %s AND timestamp < %s",
-            (second_day, second_day + timedelta(days=1)),
-        )
-        if cur.fetchone()[0] == 0:  # this transaction has just deleted the second day
-            raise RuntimeError("injected failure on 2024-01-02")
-        real_copy(cur, payload)
-
-    monkeypatch.setattr(load_module, "_copy", copy_failing_on_the_second_day)
-    seed_source(days=4, replace=True, seed=7)
-    with pytest.raises(RuntimeError, match="injected"):
-        load(engine, day_stats(source_url, days=4))
-    after = target_values(target_url)
-    second = {k: v for k, v in after.items() if k[2].date() == second_day.date()}
-    assert second == {k: v for k, v in before.items() if k[2].date() == second_day.date()}
-    assert any(after[k] != before[k] for k in after if k[2].date() == first)  # day 1 replaced
-
-
-def test_first_loads_of_two_days_at_once_create_each_signal_once(
-    seed_source, source_url, target_url, engine
-):
-    seed_source(days=2)
-    stats = [day_stats(source_url, day=date(2024, 1, i)) for i in (1, 2)]
-    holder = psycopg2.connect(target_url.replace("+psycopg2", ""))
-    with holder.cursor() as cur:  # both loads reach their signal insert, then wait here
-        cur.execute("LOCK TABLE signal IN SHARE MODE")
-    errors = []
-
-    def run(frame):
-        try:
-            load(engine, frame)
-        except Exception as exc:  # surfaced by the assert below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(frame,)) for frame in stats]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while waiting_on_table_lock(engine) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert waiting_on_table_lock(engine) == 2
-    holder.rollback()
-    for thread in threads:
-        thread.join(timeout=30)
-    holder.close()
-    assert not errors
-    with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM signal")).scalar() == 10
-    expected = reference(source_url, DAY, VARIABLES, days=2)
-    assert_matches_reference(target_values(target_url), expected)
-
-
-def waiting_on_table_lock(engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(
-            sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND NOT granted")
-        ).scalar()

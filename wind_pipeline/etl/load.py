@@ -58,8 +58,9 @@ def lock_keys(day: date, turbines: list[str]) -> list[tuple[int, int]]:
 
     A CRC collision only makes two turbines' loads of a day queue, never mix.
     """
-    keys = {zlib.crc32(turbine.encode()) for turbine in turbines}
-    return [(day.toordinal(), key - (1 << 32) if key >= 1 << 31 else key) for key in sorted(keys)]
+    unsigned = {zlib.crc32(turbine.encode()) for turbine in turbines}
+    signed = sorted(key - (1 << 32) if key >= 1 << 31 else key for key in unsigned)
+    return [(day.toordinal(), key) for key in signed]
 
 
 def _load_day(
