@@ -46,10 +46,23 @@ def _iso(moment) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _positive(option: str, value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{option} must be at least 1, got {value}")
+    return value
+
+
+def _progress(message: str) -> None:
+    print(f"{PROG} seed: {message}", file=sys.stderr, flush=True)
+
+
 def run_seed(args: argparse.Namespace) -> int:
     """Generate and write the range; print what was written."""
     try:
         start, end = _parse_date("--start", args.start), _parse_date("--end", args.end)
+        turbines = _positive("--turbines", args.turbines)
+        if args.faults_log and not args.faults:
+            raise ValueError("--faults-log needs --faults (there is nothing to log without them)")
         url = _database_url(args)
         from connector_api import generator
 
@@ -58,16 +71,42 @@ def run_seed(args: argparse.Namespace) -> int:
         return _fail("seed", str(error), 2)
     from connector_api import db
 
+    # the log is written beside its final name and renamed once the rows are committed
+    partial = f"{args.faults_log}.partial" if args.faults_log else None
+    try:
+        sink = open(partial, "wb") if partial else None  # noqa: SIM115
+    except OSError as error:
+        return _fail("seed", f"--faults-log {args.faults_log}: {error.strerror}", 2)
     try:
         report = generator.write(
-            url, first, last, seed=args.seed, faults=args.faults, replace=args.replace
+            url,
+            first,
+            last,
+            seed=args.seed,
+            turbines=turbines,
+            faults=args.faults,
+            faults_log=sink,
+            replace=args.replace,
+            if_empty=args.if_empty,
+            progress=_progress,
         )
     except db.ERRORS as error:
+        if sink:
+            sink.close()
+            os.remove(partial)
         return _fail("seed", f"database {db.safe_url(url)}: {db.first_line(error)}")
+    if sink:
+        sink.close()
+        os.replace(partial, args.faults_log)
+    fleet = f"{turbines} turbine{'s' if turbines > 1 else ''}"
+    if args.if_empty and report.rows_generated == 0:
+        print(f"not seeding: the source table already has rows ({fleet} asked)")
+        return 0
+    logged = f"; {report.faults_logged} faulty readings logged" if sink else ""
     print(
-        f"seeded {_iso(report.start)} to {_iso(report.end)} (end exclusive): "
+        f"seeded {_iso(report.start)} to {_iso(report.end)} (end exclusive), {fleet}: "
         f"{report.rows_written} rows written of {report.rows_generated} generated "
-        f"in {report.seconds:.2f} s"
+        f"in {report.seconds:.2f} s{logged}"
     )
     return 0
 
@@ -87,16 +126,31 @@ def _bind(host: str, port: int):
     return sock
 
 
+def _upgrade_schema(url: str) -> None:
+    """Create the source tables, or upgrade a previous release's in place (rows kept)."""
+    from connector_api import db
+    from connector_api.schema import ensure_schema
+
+    conn = db.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            ensure_schema(cur)
+    finally:
+        conn.close()
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Check the database and the port, optionally catch up and go live, then serve."""
     from connector_api import db, live
 
     try:
         url = _database_url(args)
+        if args.turbines is not None:
+            _positive("--turbines", args.turbines)
     except ValueError as error:
         return _fail("serve", str(error), 2)
     try:
-        db.connect(url).close()
+        _upgrade_schema(url)
     except db.ERRORS as error:
         return _fail(
             "serve", f"cannot reach the source database {db.safe_url(url)}: {db.first_line(error)}"
@@ -118,10 +172,12 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     appender = None
     if args.live:
-        report = live.catch_up(url, seed=args.seed, faults=args.faults)
+        report = live.catch_up(url, seed=args.seed, faults=args.faults, turbines=args.turbines)
         caught = f"{report.rows_written} rows up to {_iso(report.end)}" if report else "up to date"
         print(f"live: caught up ({caught}); appending each new minute", flush=True)
-        appender = live.LiveAppender(url, seed=args.seed, faults=args.faults)
+        appender = live.LiveAppender(
+            url, seed=args.seed, faults=args.faults, turbines=args.turbines
+        )
         appender.start()
     print(f"serving http://{args.host}:{args.port} (docs at /docs)", flush=True)
     config = uvicorn.Config(
@@ -153,10 +209,32 @@ def build_parser() -> argparse.ArgumentParser:
     span.add_argument("--end", metavar="DATE", help="day after the last one (exclusive)")
     seed.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     seed.add_argument(
-        "--faults", action="store_true", help="inject gaps, NULL runs, frozen values and spikes"
+        "--turbines",
+        type=int,
+        default=1,
+        metavar="N",
+        help="fleet size: turbines WTG01 ... on the farm layout (default: 1)",
     )
     seed.add_argument(
-        "--replace", action="store_true", help="overwrite the range instead of insert-or-ignore"
+        "--faults",
+        action="store_true",
+        help="inject gaps, NULL runs, frozen values, out-of-range and in-range spikes",
+    )
+    seed.add_argument(
+        "--faults-log",
+        metavar="FILE",
+        help="with --faults: write the ground truth as CSV"
+        " (turbine_id,timestamp,variable,fault), one line per corrupted reading",
+    )
+    seed.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite the fleet's rows of the range instead of insert-or-ignore",
+    )
+    seed.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="seed only when the source table has no row (what a first start runs)",
     )
     seed.add_argument("--database-url", help=url_help)
     seed.set_defaults(run=run_seed)
@@ -173,6 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=42, help="random seed of live minutes (default: 42)"
     )
     serve.add_argument("--faults", action="store_true", help="inject faults into live minutes")
+    serve.add_argument(
+        "--turbines",
+        type=int,
+        metavar="N",
+        help="fleet of the live minutes (default: the turbines already in the source, or 1)",
+    )
     serve.add_argument("--database-url", help=url_help)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(run=run_serve)

@@ -2,6 +2,8 @@
 
 A minute's reading (labelled by its start) exists once the minute has passed, so the table
 always holds every minute before the current one, and yesterday is complete after midnight.
+Every turbine of the fleet gets each new minute; the fleet is the one in the ``turbine`` table
+(one turbine when the source is new).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from connector_api import db, generator
-from connector_api.schema import TABLE, ensure_schema
+from connector_api.schema import TABLE, TURBINE_TABLE, ensure_schema
 
 log = logging.getLogger(__name__)
 
@@ -24,27 +26,44 @@ def _now() -> datetime:
 
 
 def last_timestamp(database_url: str) -> datetime | None:
-    """The newest reading's timestamp (creating the table if needed), or None if empty."""
+    """The newest reading's timestamp (creating the tables if needed), or None if empty."""
+    return _state(database_url)[0]
+
+
+def _state(database_url: str) -> tuple[datetime | None, int]:
+    """The newest reading's timestamp and the fleet's size (at least 1)."""
     conn = db.connect(database_url)
     try:
         with conn, conn.cursor() as cur:
             ensure_schema(cur)
             cur.execute(f'SELECT max("timestamp") FROM {TABLE}')
-            return cur.fetchone()[0]
+            last = cur.fetchone()[0]
+            cur.execute(f"SELECT count(*) FROM {TURBINE_TABLE}")
+            return last, max(1, cur.fetchone()[0])
     finally:
         conn.close()
 
 
 def catch_up(
-    database_url: str, *, seed: int = 42, faults: bool = False, now: datetime | None = None
+    database_url: str,
+    *,
+    seed: int = 42,
+    faults: bool = False,
+    turbines: int | None = None,
+    now: datetime | None = None,
 ) -> generator.SeedReport | None:
-    """Write every minute from the last reading (or today's midnight) up to the current minute."""
+    """Write every minute from the last reading (or today's midnight) up to the current minute.
+
+    For every turbine: ``turbines`` of them, or by default the fleet already in the source.
+    """
     until = (now or _now()).replace(second=0, microsecond=0)
-    last = last_timestamp(database_url)
+    last, fleet = _state(database_url)
     start = last + MINUTE if last else until.replace(hour=0, minute=0)
     if start >= until:
         return None
-    return generator.write(database_url, start, until, seed=seed, faults=faults)
+    return generator.write(
+        database_url, start, until, seed=seed, faults=faults, turbines=turbines or fleet
+    )
 
 
 class LiveAppender(threading.Thread):
@@ -56,10 +75,12 @@ class LiveAppender(threading.Thread):
         *,
         seed: int = 42,
         faults: bool = False,
+        turbines: int | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         super().__init__(name="connector-api-live", daemon=True)
         self.database_url, self.seed, self.faults, self.clock = database_url, seed, faults, clock
+        self.turbines = turbines
         self._stopped = threading.Event()
 
     def stop(self) -> None:
@@ -69,7 +90,11 @@ class LiveAppender(threading.Thread):
         while not self._stopped.is_set():
             try:
                 report = catch_up(
-                    self.database_url, seed=self.seed, faults=self.faults, now=self.clock()
+                    self.database_url,
+                    seed=self.seed,
+                    faults=self.faults,
+                    turbines=self.turbines,
+                    now=self.clock(),
                 )
                 if report:
                     log.debug("live: appended %d row(s) up to %s", report.rows_written, report.end)
