@@ -233,6 +233,31 @@ def test_a_new_numeric_column_becomes_a_variable(seed_source, source_url, serve_
     assert len(rows) == 1440 and rows[0]["rotor_speed"] == 12.5
 
 
+def test_csv_quotes_a_column_name_as_rfc_4180_says(seed_source, source_url, serve_api):
+    """A comma or a quote in a column name: the header is quoted, every line has as many
+    fields as the header, and the csv module reads back the names and the values."""
+    seed_source(days=1)
+    with psycopg2.connect(db.libpq_url(source_url)) as conn, conn.cursor() as cur:
+        cur.execute('ALTER TABLE data ADD COLUMN "gust,max" double precision')
+        cur.execute('ALTER TABLE data ADD COLUMN "say ""hi""" real')
+        cur.execute('UPDATE data SET "gust,max" = wind_speed * 1.5, "say ""hi""" = 2.5')
+    response = httpx.get(f"{serve_api()}/data", params={**ONE_DAY, "format": "csv"})
+    assert response.status_code == 200
+    header_line = response.text.split("\n", 1)[0]
+    assert header_line == (
+        'turbine_id,timestamp,wind_speed,power,ambient_temperature,"gust,max","say ""hi"""'
+    )
+    lines = list(csv.reader(io.StringIO(response.text)))
+    assert lines[0] == ["turbine_id", "timestamp", *ALL, "gust,max", 'say "hi"']
+    assert len(lines) == 1441 and {len(line) for line in lines} == {7}
+    for line in lines[1:]:
+        speed, gust = line[2], line[5]
+        assert (gust == "") == (speed == "")
+        if speed:
+            assert float(gust) == pytest.approx(float(speed) * 1.5, rel=1e-12)
+        assert line[6] == "2.5"
+
+
 def test_health_reports_the_range(api):
     response = api.get("/health")
     assert response.status_code == 200
@@ -379,6 +404,9 @@ def test_the_api_connections_cannot_write(seed_source, source_url):
             pytest.raises(psycopg2.errors.ReadOnlySqlTransaction),
         ):
             cur.execute("DELETE FROM data")
+        with db.raw_connection(engine) as conn, conn.cursor() as cur:
+            cur.execute("SHOW idle_in_transaction_session_timeout")
+            assert cur.fetchone()[0] == "1min"  # the backstop for a session left in a transaction
     finally:
         engine.dispose()
 
