@@ -85,9 +85,11 @@ def split_by_day(table: pa.Table, column: str = "timestamp") -> Iterator[tuple[d
     """
     import numpy as np
 
+    from wind_pipeline.etl.arrays import to_numpy
+
     if table.num_rows == 0:
         return
-    micros = table.column(column).combine_chunks().cast("int64").to_numpy()
+    micros = to_numpy(table.column(column), np.int64)
     days = micros // DAY_US
     first, last = int(days.min()), int(days.max())
     if first == last:
