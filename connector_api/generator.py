@@ -84,8 +84,8 @@ OUT_OF_RANGE_VALUES = {"wind_speed": 99.0, "power": -500.0, "ambient_temperature
 SPIKE_MARGIN = 1.25  # an in-range spike jumps 1.25 x max_step beyond both neighbours
 FAULTS = ("gap", "null", "frozen", "out_of_range", "spike")
 
-# Rows per generated block (about 35 MB of CSV per COPY), whatever the fleet.
-BLOCK_ROWS = 500_000
+# Rows per generated block (about 15 MB of CSV per COPY), whatever the fleet.
+BLOCK_ROWS = 250_000
 
 
 @dataclass(frozen=True)
