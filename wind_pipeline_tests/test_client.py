@@ -12,9 +12,10 @@ from wind_pipeline.etl.errors import (
     ApiRejectedError,
     ApiUnavailableError,
     InvalidInputError,
+    TerminalError,
     TransientError,
 )
-from wind_pipeline.etl.extract import extract
+from wind_pipeline.etl.extract import extract, raw_schema
 from wind_pipeline_tests.ports import free_port as closed_port
 
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
@@ -23,6 +24,7 @@ START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)
 def arrow_body(rows: int = 2) -> bytes:
     table = pa.table(
         {
+            "turbine_id": pa.array(["WTG01"] * rows).dictionary_encode(),
             "timestamp": pa.array([i * 60_000_000 for i in range(rows)], pa.timestamp("us", "UTC")),
             "wind_speed": pa.array([1.0] * rows),
         }
@@ -84,6 +86,7 @@ def test_a_4xx_is_not_retried_and_keeps_the_detail():
 def test_the_request_carries_the_contract():
     transport, seen = scripted(httpx.Response(200, content=arrow_body()))
     client = ConnectorClient("http://api/", api_key="k", transport=transport)
+    client.fetch(START, END, ["wind_speed"], ["WTG01", "WTG02"])
     client.fetch(START, END, ["wind_speed"])
     request = seen[0]
     assert request.url.path == "/data"
@@ -91,9 +94,30 @@ def test_the_request_carries_the_contract():
         "start": "2024-01-01T00:00:00Z",
         "end": "2024-01-02T00:00:00Z",
         "variables": "wind_speed",
+        "turbines": "WTG01,WTG02",
     }
+    assert "turbines" not in seen[1].url.params  # None: every turbine
     assert request.headers["accept"] == "application/vnd.apache.arrow.stream"
     assert request.headers["x-api-key"] == "k"
+
+
+def test_get_json_asks_for_json_with_the_same_retry_rules():
+    transport, seen = scripted(
+        httpx.ConnectError("refused"), httpx.Response(200, json=[{"id": "WTG01"}])
+    )
+    sleeps = []
+    assert client_with(transport, sleeps).get_json("/turbines") == [{"id": "WTG01"}]
+    assert seen[-1].headers["accept"] == "application/json" and len(sleeps) == 1
+
+
+def test_an_answer_with_other_columns_is_terminal():
+    table = pa.table({"timestamp": pa.array([0], pa.timestamp("us", "UTC"))})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    transport, _ = scripted(httpx.Response(200, content=sink.getvalue().to_pybytes()))
+    with pytest.raises(TerminalError, match="answered columns"):
+        client_with(transport, []).fetch(START, END, ["wind_speed"])
 
 
 def test_backoff_is_capped():
@@ -122,15 +146,17 @@ def test_an_api_that_is_down_is_retried_then_reported():
     assert "ConnectError" in str(caught.value)
 
 
-def test_the_real_api_serves_arrow_that_extract_turns_into_a_frame(seed_source, serve_api):
-    seed_source(days=1, faults=True)
+def test_the_real_api_serves_a_fleet_that_extract_turns_into_raw(seed_source, serve_api):
+    seed_source(days=1, turbines=3, faults=True)
     with ConnectorClient(serve_api()) as client:
-        raw = extract(client, START, END, ["wind_speed", "power"])
-    assert list(raw.columns) == ["timestamp", "wind_speed", "power"]
-    assert str(raw["timestamp"].dtype) == "datetime64[us, UTC]"
-    assert 1300 < len(raw) < 1440  # the faults removed some minutes
-    assert raw["timestamp"].is_monotonic_increasing
-    assert raw["wind_speed"].isna().any()  # NULL runs arrive as NaN
+        raw = extract(client, START, END, ["wind_speed", "power"], ["WTG03", "WTG01"])
+    assert raw.schema == raw_schema(["wind_speed", "power"])
+    ids = raw.column("turbine_id").to_pylist()
+    assert set(ids) == {"WTG01", "WTG03"}
+    keys = list(zip(ids, raw.column("timestamp").to_pylist(), strict=True))
+    assert keys == sorted(keys)  # (turbine_id, timestamp)
+    assert 2 * 1300 < raw.num_rows < 2 * 1440  # the faults removed some minutes
+    assert raw.column("wind_speed").null_count > 0  # NULL runs arrive as NULL
 
 
 def test_the_real_api_rejects_an_unknown_variable_once(seed_source, serve_api):
@@ -152,9 +178,9 @@ def test_the_real_api_wants_its_key(seed_source, serve_api):
         assert client.fetch(START, END, ["power"]).num_rows == 1440
 
 
-def test_an_empty_window_is_an_empty_frame(seed_source, serve_api):
+def test_an_empty_window_is_an_empty_raw_table(seed_source, serve_api):
     seed_source(days=1)
     later = datetime(2025, 1, 1, tzinfo=UTC)
     with ConnectorClient(serve_api()) as client:
         raw = extract(client, later, later.replace(day=2), ["power"])
-    assert len(raw) == 0 and list(raw.columns) == ["timestamp", "power"]
+    assert raw.num_rows == 0 and raw.schema == raw_schema(["power"])
