@@ -57,7 +57,7 @@ def _wait_healthy(url: str, seconds: float = 30.0) -> None:
 
 
 @contextmanager
-def stack(first_day: date, days: int) -> Iterator[Stack]:
+def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
     """PostgreSQL + seeded source + the API over HTTP + a DAGSTER_HOME; all removed on exit."""
     from connector_api.generator import seed
     from wind_pipeline import local_postgres
@@ -70,8 +70,11 @@ def stack(first_day: date, days: int) -> Iterator[Stack]:
             name: local_postgres.create_database(server, name)
             for name in local_postgres.STACK_DATABASES
         }
-        report = seed(urls["source"], start=first_day, days=days)
-        print(f"seeded {report.rows_written} rows ({days} days) in {report.seconds:.1f} s")
+        report = seed(urls["source"], start=first_day, days=days, turbines=turbines)
+        print(
+            f"seeded {report.rows_written} rows ({days} days x {turbines} turbines) "
+            f"in {report.seconds:.1f} s"
+        )
         api_url = f"http://127.0.0.1:{_free_port()}"
         api = subprocess.Popen(
             [str(BIN / "connector-api"), "serve", "--port", api_url.rsplit(":", 1)[1],

@@ -74,11 +74,12 @@ def run_config_args(config: dict) -> list[str]:
 def materialize(
     env: dict[str, str], *selection: str, timeout: float = 300
 ) -> subprocess.CompletedProcess:
-    """``dagster asset materialize`` in the repo root, as a user types it."""
+    """``dagster asset materialize`` as a user types it (in the test's DAGSTER_HOME, so that a
+    local stack's ``./.env`` in the repo root cannot stand in for a setting under test)."""
     return subprocess.run(
         materialize_command(*selection),
         env={**os.environ, **env},
-        cwd=REPO,
+        cwd=env["DAGSTER_HOME"],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -96,12 +97,12 @@ def materialize_measuring_memory(
     env: dict[str, str], *selection: str, timeout: float = 300, interval: float = 0.01
 ) -> Measured:
     """Run the CLI and sample its resident memory (psutil) every ``interval`` until it exits."""
-    log = env.get("DAGSTER_HOME", ".") + "/materialize.err"
+    log = env["DAGSTER_HOME"] + "/materialize.err"
     with open(log, "w+") as stderr:
         process = subprocess.Popen(
             materialize_command(*selection),
             env={**os.environ, **env},
-            cwd=REPO,
+            cwd=env["DAGSTER_HOME"],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )

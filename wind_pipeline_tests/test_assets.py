@@ -118,6 +118,31 @@ def target_stats_values(target_url: str, start, end) -> list[tuple]:
     return [tuple(row) for row in rows]
 
 
+def test_wind_etl_and_dagster_write_identical_rows_for_a_faulty_day(
+    seed_source, serve_api, make_database, target_url, tmp_path
+) -> None:
+    from wind_pipeline.cli import main
+
+    seed_source(days=1, turbines=2, faults=True)
+    api_url = serve_api()
+    by_cli = make_database()
+
+    assert main(["2024-01-01", "--api-url", api_url, "--database-url", by_cli]) == 0
+    result = dg.materialize(
+        ASSETS,
+        resources=resources(api_url, target_url, tmp_path / "storage"),
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key="2024-01-01",
+    )
+
+    assert result.success
+    start, end = day_bounds(DAY)
+    written = target_stats_values(by_cli, start, end)
+    assert len(written) > 2 * 144 * 2 * 2  # both turbines, both variables, several statistics
+    bits = [(name, stamp, value.hex()) for name, stamp, value in written]  # -0.0 != 0.0 here
+    assert [(n, t, v.hex()) for n, t, v in target_stats_values(target_url, start, end)] == bits
+
+
 def test_a_range_is_one_run_with_a_materialization_and_check_results_per_day(
     seed_source, run_assets, source_url, target_url
 ) -> None:

@@ -4,33 +4,35 @@ Dagster's storage in PostgreSQL, the API over HTTP, configuration from the envir
 import os
 import shutil
 import subprocess
-import sys
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
-import psycopg2
 import pytest
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from wind_pipeline_tests.dagster_support import dsn, target_row_count
-from wind_pipeline_tests.etl_checks import day_bounds
+from wind_pipeline_tests.dagster_support import (
+    DAGSTER,
+    REPO,
+    dagster_home,
+    materialize,
+    run_config_args,
+    target_row_count,
+)
+from wind_pipeline_tests.reference import (
+    assert_stats_equal,
+    day_bounds,
+    reference_stats,
+    target_stats,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-DAGSTER = Path(sys.executable).with_name("dagster")
-ROWS_PER_DAY = 144 * 5 * 2
+FLEET = ("WTG01", "WTG02", "WTG03")
 
 
 @pytest.fixture
 def dagster_env(seed_source, serve_api, make_database, target_url, tmp_path) -> dict[str, str]:
-    seed_source(days=3)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    seed_source(days=4, turbines=3, faults=True)
     return {
-        **os.environ,
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_POSTGRES_URL": make_database(),
+        **dagster_home(tmp_path, make_database()),
         "CONNECTOR_API_URL": serve_api(),
         "TARGET_DATABASE_URL": target_url,
         "WIND_PIPELINE_START_DATE": "2024-01-01",
@@ -38,44 +40,60 @@ def dagster_env(seed_source, serve_api, make_database, target_url, tmp_path) -> 
     }
 
 
-def materialize(env: dict[str, str], *selection: str) -> subprocess.CompletedProcess:
-    command = [str(DAGSTER), "asset", "materialize", "-m", "wind_pipeline.definitions"]
-    return subprocess.run(
-        [*command, "--select", "*", *selection],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
+@pytest.mark.slow
+def test_cli_materializes_a_fleet_partition_then_a_range_equal_to_the_sql_reference(
+    dagster_env, source_url, target_url, tmp_path
+) -> None:
+    single = materialize(dagster_env, "--partition", "2024-01-01")
+
+    assert single.returncode == 0, single.stderr[-3000:]
+    first = day_bounds(date(2024, 1, 1))
+    assert_stats_equal(target_stats(target_url, *first), reference_stats(source_url, *first))
+    assert target_row_count(target_url, *day_bounds(date(2024, 1, 2), days=3)) == 0
+
+    ranged = materialize(dagster_env, "--partition-range", "2024-01-02...2024-01-04")
+
+    assert ranged.returncode == 0, ranged.stderr[-3000:]
+    every = day_bounds(date(2024, 1, 1), days=4)
+    assert_stats_equal(target_stats(target_url, *every), reference_stats(source_url, *every))
+    for day in ("2024-01-02", "2024-01-03", "2024-01-04"):
+        assert (tmp_path / "storage" / "raw_readings" / f"{day}.parquet").exists()
+    with dg.DagsterInstance.from_config(dagster_env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        assert sorted(run.status.value for run in runs) == ["SUCCESS", "SUCCESS"]
+        key = dg.AssetKey("signal_data")
+        assert instance.get_materialized_partitions(key) == {f"2024-01-0{d}" for d in (1, 2, 3, 4)}
+        # One check result per day, also inside the range run.
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("ten_minute_stats"), "rejected_share"), limit=10
+        )
+        assert sorted(record.partition for record in history) == [
+            f"2024-01-0{d}" for d in (1, 2, 3, 4)
+        ]
+
+
+@pytest.mark.slow
+def test_cli_run_config_turbines_limits_the_load(dagster_env, source_url, target_url) -> None:
+    config = {"ops": {"raw_readings": {"config": {"turbines": ["WTG03"]}}}}
+
+    result = materialize(dagster_env, "--partition", "2024-01-01", *run_config_args(config))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    start, end = day_bounds(date(2024, 1, 1))
+    assert {t: target_row_count(target_url, start, end, turbine=t) > 0 for t in FLEET} == {
+        "WTG01": False,
+        "WTG02": False,
+        "WTG03": True,
+    }
+    assert_stats_equal(
+        target_stats(target_url, start, end),
+        reference_stats(source_url, start, end, turbines=["WTG03"]),
     )
 
 
 @pytest.mark.slow
-def test_cli_materializes_a_partition_then_a_range(dagster_env, target_url, tmp_path) -> None:
-    single = materialize(dagster_env, "--partition", "2024-01-01")
-
-    assert single.returncode == 0, single.stderr[-3000:]
-    assert target_row_count(target_url, *day_bounds(date(2024, 1, 1), days=3)) == ROWS_PER_DAY
-
-    ranged = materialize(dagster_env, "--partition-range", "2024-01-02...2024-01-03")
-
-    assert ranged.returncode == 0, ranged.stderr[-3000:]
-    for day in (date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)):
-        assert target_row_count(target_url, *day_bounds(day)) == ROWS_PER_DAY
-        assert (tmp_path / "storage" / "raw_readings" / f"{day.isoformat()}.parquet").exists()
-    with psycopg2.connect(dsn(dagster_env["DAGSTER_POSTGRES_URL"])) as conn, conn.cursor() as cur:
-        cur.execute("SELECT status FROM runs")
-        assert sorted(status for (status,) in cur.fetchall()) == ["SUCCESS", "SUCCESS"]
-        cur.execute(
-            "SELECT partition FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' "
-            "AND asset_key = '[\"signal_data\"]'"
-        )
-        assert sorted(p for (p,) in cur.fetchall()) == ["2024-01-01", "2024-01-02", "2024-01-03"]
-
-
-@pytest.mark.slow
 def test_cli_names_a_missing_setting(dagster_env) -> None:
-    env = {k: v for k, v in dagster_env.items() if k != "TARGET_DATABASE_URL"}
+    env = {**dagster_env, "TARGET_DATABASE_URL": ""}  # unset for Dagster's EnvVar
 
     result = materialize(env, "--partition", "2024-01-01")
 

@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from wind_pipeline.definitions import defs
-from wind_pipeline_tests.dagster_support import target_row_count
-from wind_pipeline_tests.etl_checks import day_bounds
+from wind_pipeline_tests.dagster_support import ROWS_PER_TURBINE_DAY, target_row_count
+from wind_pipeline_tests.reference import day_bounds
 
 
 def requests_at(moment: datetime) -> list[dg.RunRequest]:
@@ -54,6 +54,6 @@ def test_the_requested_run_executes_with_the_code_locations_wiring(
     )
 
     assert result.success
-    assert target_row_count(target_url, *day_bounds(date(2024, 1, 2))) == 144 * 5 * 2
+    assert target_row_count(target_url, *day_bounds(date(2024, 1, 2))) == ROWS_PER_TURBINE_DAY
     assert target_row_count(target_url, *day_bounds(date(2024, 1, 1))) == 0
     assert (tmp_path / ".wind/storage/raw_readings/2024-01-02.parquet").exists()
