@@ -1,74 +1,141 @@
-"""The ETL core end to end: the real API over HTTP into the real target, against SQL's own stats."""
+"""The ETL core end to end: the real API over HTTP into the real target, against the reference."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
+from wind_pipeline.etl import load as load_module
+from wind_pipeline.etl import pipeline
 from wind_pipeline.etl.client import ConnectorClient
 from wind_pipeline.etl.db import DirectDatabase
-from wind_pipeline.etl.errors import NoSourceDataError
-from wind_pipeline.etl.pipeline import run_range
+from wind_pipeline.etl.errors import (
+    DatabaseError,
+    InvalidInputError,
+    NoSourceDataError,
+    TargetUnavailableError,
+)
+from wind_pipeline.etl.pipeline import days_per_block, run_range
 from wind_pipeline_tests.conftest import DAY
-from wind_pipeline_tests.etl_checks import (
-    assert_matches_reference,
-    reference,
+from wind_pipeline_tests.reference import (
+    assert_stats_equal,
+    day_bounds,
+    reference_stats,
     source_row_count,
     target_row_count,
-    target_values,
+    target_stats,
 )
 
-VARIABLES = ["wind_speed", "power"]
 
-
-@pytest.mark.parametrize("faults", [False, True], ids=["clean", "faults"])
-def test_a_day_through_the_api_matches_postgresql(
-    faults, seed_source, serve_api, source_url, target_url, engine
-):
-    seed_source(days=1, faults=faults)
-    with ConnectorClient(serve_api()) as client:
-        (report,) = run_range(client, engine, DAY, DAY, VARIABLES)
-    expected = reference(source_url, DAY, VARIABLES)
-    assert_matches_reference(target_values(target_url), expected)
-    assert report.day == DAY and report.windows == 144
-    assert report.rows_written == len(expected)
-    assert report.rows_read == source_row_count(source_url)
-    assert (report.rows_read == 1440) != faults  # the faults remove minutes
-
-
-def test_a_range_loads_every_day_with_one_fetch(
+def test_a_faulty_fleet_through_the_api_matches_the_reference(
     seed_source, serve_api, source_url, target_url, engine
 ):
-    seed_source(days=3, faults=True)
+    seed_source(days=2, turbines=3, faults=True)
+    seen = []
+    with ConnectorClient(serve_api()) as client:
+        reports = run_range(client, engine, DAY, DAY + timedelta(days=1), on_day=seen.append)
+    start, end = day_bounds(DAY, 2)
+    assert_stats_equal(
+        target_stats(target_url, start, end), reference_stats(source_url, start, end)
+    )
+    assert seen == reports and [r.day for r in reports] == [DAY, DAY + timedelta(days=1)]
+    assert all(r.turbines == 3 and r.windows == 3 * 144 for r in reports)
+    assert sum(r.rows_read for r in reports) == source_row_count(source_url)
+    assert sum(r.rows_written for r in reports) == target_row_count(target_url)
+    assert sum(r.rejected for r in reports) > 0
+    assert "3 turbines" in reports[0].summary()
+
+
+def test_variables_and_turbines_are_normalised_once(
+    seed_source, serve_api, source_url, target_url, engine
+):
+    seed_source(days=1, turbines=3)
+    with ConnectorClient(serve_api()) as client:
+        (report,) = run_range(
+            client, engine, DAY, DAY, variables=[" power", "power"], turbines=["WTG03, WTG01"]
+        )
+        assert report.turbines == 2
+        with pytest.raises(InvalidInputError, match=r"unknown turbine 'WTG07'.*WTG01, WTG02"):
+            run_range(client, engine, DAY, DAY, turbines="WTG07")
+        with pytest.raises(InvalidInputError, match="unknown variable 'gust'"):
+            run_range(client, engine, DAY, DAY, variables="power,gust")
+    start, end = day_bounds(DAY)
+    expected = reference_stats(
+        source_url, start, end, turbines=["WTG01", "WTG03"], variables=["power"]
+    )
+    assert_stats_equal(target_stats(target_url, start, end), expected)
+
+
+def test_a_long_range_goes_in_bounded_blocks(
+    seed_source, serve_api, source_url, target_url, engine, monkeypatch
+):
+    seed_source(days=5, turbines=2)
+    monkeypatch.setattr(pipeline, "BLOCK_READINGS", 2 * 1440 * 2)  # two days of two turbines
+    assert pipeline.days_per_block(2) == 2
     fetched = []
     with ConnectorClient(serve_api()) as client:
         original = client.fetch
-        client.fetch = lambda *a: fetched.append(a) or original(*a)
-        reports = run_range(
-            client, DirectDatabase(target_url), DAY, DAY + timedelta(days=2), VARIABLES
+        client.fetch = lambda start, end, *a: (
+            fetched.append((start, end)) or original(start, end, *a)
         )
-    assert [r.day for r in reports] == [DAY + timedelta(days=i) for i in range(3)]
-    assert len(fetched) == 1
-    expected = reference(source_url, DAY, VARIABLES, days=3)
-    assert sum(r.rows_written for r in reports) == len(expected) == target_row_count(target_url)
-    assert_matches_reference(target_values(target_url), expected)
+        reports = run_range(client, DirectDatabase(target_url), DAY, DAY + timedelta(days=4))
+    assert [(end - start).days for start, end in fetched] == [2, 2, 1]
+    start, end = day_bounds(DAY, 5)
+    assert len(reports) == 5
+    assert_stats_equal(
+        target_stats(target_url, start, end), reference_stats(source_url, start, end)
+    )
 
 
-def test_an_empty_day_fails_before_anything_is_written(seed_source, serve_api, target_url, engine):
+def test_block_size_follows_the_fleet():
+    assert days_per_block(1) == 138 and days_per_block(50) == 2 and days_per_block(1000) == 1
+
+
+def test_an_empty_day_fails_before_its_block_writes(seed_source, serve_api, target_url, engine):
     seed_source(days=1)
     last = DAY + timedelta(days=2)
     with ConnectorClient(serve_api()) as client:
         with pytest.raises(NoSourceDataError, match="2024-01-02, 2024-01-03"):
-            run_range(client, engine, DAY, last, VARIABLES)
+            run_range(client, engine, DAY, last)
         assert target_row_count(target_url) == 0
-
-        reports = run_range(client, engine, DAY, last, VARIABLES, allow_empty=True)
+        reports = run_range(client, engine, DAY, last, allow_empty=True)
     assert [r.rows_read for r in reports] == [1440, 0, 0]
-    assert [r.rows_written for r in reports[1:]] == [144 * 2] * 2  # count = 0 for every window
-    values = target_values(target_url)
-    assert values[("power", "count", _midnight(last))] == 0.0
+    assert [r.rows_written for r in reports[1:]] == [144 * 2 * 2] * 2  # count, rejected = 0
 
 
-def _midnight(day: date):
-    from wind_pipeline.etl.pipeline import day_start
+def test_a_transient_target_failure_is_retried_and_a_terminal_one_not(
+    seed_source, serve_api, source_url, target_url, engine, monkeypatch
+):
+    seed_source(days=2)
+    real_load = load_module.load
+    calls, sleeps = [], []
 
-    return day_start(day)
+    def flaky(target, stats, variables):
+        calls.append(1)
+        if len(calls) in (1, 2):
+            raise TargetUnavailableError("server closed the connection unexpectedly")
+        return real_load(target, stats, variables)
+
+    monkeypatch.setattr(pipeline, "load", flaky)
+    with ConnectorClient(serve_api()) as client:
+        reports = run_range(client, engine, DAY, DAY + timedelta(days=1), sleep=sleeps.append)
+    assert [r.attempts for r in reports] == [3, 1] and len(sleeps) == 2
+    start, end = day_bounds(DAY, 2)
+    assert_stats_equal(
+        target_stats(target_url, start, end), reference_stats(source_url, start, end)
+    )
+
+    def broken(target, stats, variables):
+        calls.append(1)
+        raise DatabaseError("permission denied for table data")
+
+    calls.clear()
+    monkeypatch.setattr(pipeline, "load", broken)
+    with ConnectorClient(serve_api()) as client, pytest.raises(DatabaseError):
+        run_range(client, engine, DAY, DAY, sleep=sleeps.append)
+    assert len(calls) == 1  # never retried
+
+    monkeypatch.setattr(
+        pipeline, "load", lambda *a: (_ for _ in ()).throw(TargetUnavailableError("down"))
+    )
+    with ConnectorClient(serve_api()) as client, pytest.raises(TargetUnavailableError):
+        run_range(client, engine, DAY, DAY, target_retries=2, sleep=sleeps.append)
