@@ -92,6 +92,11 @@ def _runs_of_9_and_10(r):
     fill(r, "wind_speed", range(200, 210), 6.5)  # 10: frozen
 
 
+def _runs_back_to_back(r):
+    fill(r, "wind_speed", range(1100, 1110), 6.0)  # two frozen runs, the second at the next
+    fill(r, "wind_speed", range(1110, 1122), 6.5)  # minute with another value
+
+
 def _runs_at_bounds(r):
     fill(r, "power", range(300, 330), 3000.0)  # rated power: clipping, not frozen
     fill(r, "power", range(400, 460), 0.0)  # idling at physical_min
@@ -177,6 +182,7 @@ def _off_grid(r):
 CASES = [
     Case("frozen_across_window_boundary", _frozen_across_boundary, {("wind_speed", "frozen"): 12}),
     Case("runs_of_9_and_10", _runs_of_9_and_10, {("wind_speed", "frozen"): 10}),
+    Case("frozen_runs_back_to_back", _runs_back_to_back, {("wind_speed", "frozen"): 22}),
     Case("runs_at_bounds_not_frozen", _runs_at_bounds),
     Case(
         "null_absent_or_out_of_range_inside_run",

@@ -82,60 +82,93 @@ def classify(
     timestamps_us = np.asarray(timestamps_us, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     status = np.zeros(len(values), dtype=STATUS_DTYPE)
+    if len(values) == 0:
+        return status
 
     missing = np.isnan(values)
-    off_grid = (timestamps_us % MINUTE_US != 0) & ~missing
-    on_grid = np.flatnonzero(~(missing | off_grid))
-    if len(on_grid) > 1:  # a second non-NULL reading at the same minute is a duplicate
+    off_minute = timestamps_us % MINUTE_US != 0
+    off_grid = off_minute & ~missing
+    same_minute = (segments[1:] == segments[:-1]) & (timestamps_us[1:] == timestamps_us[:-1])
+    regular = not (off_minute.any() or same_minute.any())  # every row is its own minute
+    if not regular:  # never from the source (its key), so the slow way is fine
+        on_grid = np.flatnonzero(~(missing | off_grid))
         seg, ts = segments[on_grid], timestamps_us[on_grid]
         repeated = (seg[1:] == seg[:-1]) & (ts[1:] == ts[:-1])
         off_grid[on_grid[1:][repeated]] = True
     out_of_range = np.zeros(len(values), dtype=bool)
     low, high = limits.physical_min, limits.physical_max
-    with np.errstate(invalid="ignore"):
-        if low is not None:
-            out_of_range |= values < low
-        if high is not None:
-            out_of_range |= values > high
-    out_of_range &= ~(missing | off_grid)
+    if low is not None:
+        out_of_range |= values < low
+    if high is not None:
+        out_of_range |= values > high
+    out_of_range &= ~off_grid
     status[missing] = MISSING
     status[off_grid] = OFF_GRID
     status[out_of_range] = OUT_OF_RANGE
 
-    # Rules 4-5 see only the in-range readings; in that subsequence a neighbour is the next
-    # element when it is the same segment and exactly one minute on.
-    kept = np.flatnonzero(~(missing | off_grid | out_of_range))
-    if len(kept) == 0:
-        return status
-    seg, ts, v = segments[kept], timestamps_us[kept], values[kept]
-    adjacent = (seg[1:] == seg[:-1]) & (ts[1:] - ts[:-1] == MINUTE_US)  # element i and i+1
-    step = v[1:] - v[:-1]
+    in_range = ~(missing | off_grid | out_of_range)
+    if regular:  # the usual case: rules 4-5 on the rows as they are, no gather
+        frozen, spike = _frozen_and_spikes(segments, timestamps_us, values, in_range, limits)
+    else:  # rules 4-5 look past rows off the minute: run them on the in-range rows alone
+        rows = np.flatnonzero(in_range)
+        frozen_rows, spike_rows = _frozen_and_spikes(
+            segments[rows], timestamps_us[rows], values[rows], in_range[rows], limits
+        )
+        frozen, spike = rows[frozen_rows], rows[spike_rows]
+    status[frozen] = FROZEN
+    status[spike] = SPIKE
+    return status
+
+
+def _frozen_and_spikes(
+    segments: np.ndarray,
+    timestamps_us: np.ndarray,
+    values: np.ndarray,
+    in_range: np.ndarray,
+    limits: Limits,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rules 4-5 on rows of distinct minutes: (frozen mask, spike row indices).
+
+    Row i+1 is row i's next minute exactly when both are in range, of the same segment and one
+    minute apart: a NULL, absent or out-of-range minute between them breaks the link.
+    """
+    n = len(values)
+    adjacent = (
+        in_range[1:]
+        & in_range[:-1]
+        & (segments[1:] == segments[:-1])
+        & (timestamps_us[1:] - timestamps_us[:-1] == MINUTE_US)
+    )  # adjacent[i]: rows i and i+1
+    step = values[1:] - values[:-1]
     links = adjacent & (step == 0.0)
 
-    # Runs of equal values at consecutive minutes: boundaries where the link breaks.
-    starts = np.flatnonzero(np.concatenate(([True], ~links)))
-    lengths = np.diff(np.append(starts, len(kept)))
-    long_run = np.repeat(lengths >= FROZEN_RUN, lengths)
-    at_bound = np.zeros(len(kept), dtype=bool)
-    if low is not None:
-        at_bound |= v == low
-    if high is not None:
-        at_bound |= v == high
-    frozen = long_run & ~at_bound
-    status[kept[frozen]] = FROZEN
+    # Runs of equal values: a stretch of links links[first..last-1] joins rows first..last.
+    edges = np.diff(links.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    frozen = np.zeros(n, dtype=bool)
+    long_run = last - first >= FROZEN_RUN - 1
+    run_value = values[first]
+    if limits.physical_min is not None:
+        long_run &= run_value != limits.physical_min
+    if limits.physical_max is not None:
+        long_run &= run_value != limits.physical_max
+    if long_run.any():
+        # +1 where a long run starts, -1 after it ends (one run may end where the next starts)
+        delta = np.bincount(first[long_run], minlength=n + 1)
+        delta -= np.bincount(last[long_run] + 1, minlength=n + 1)
+        frozen = np.cumsum(delta[:-1]).astype(bool)
 
     max_step = limits.max_step
-    if max_step is not None and len(kept) >= 3:
-        # For element i (1 ≤ i ≤ n-2): rise = v[i] - v[i-1], fall = v[i+1] - v[i].
-        rise, fall = step[:-1], step[1:]
-        both = adjacent[:-1] & adjacent[1:]
-        up = (rise > max_step) & (-fall > max_step)
-        down = (-rise > max_step) & (fall > max_step)
-        spike = np.zeros(len(kept), dtype=bool)
-        spike[1:-1] = both & (up | down)
-        spike &= ~frozen
-        status[kept[spike]] = SPIKE
-    return status
+    if max_step is None or n < 3:
+        return frozen, np.empty(0, dtype=np.int64)
+    # Candidates jump by more than max_step on both sides; then the same side of both.
+    jump = adjacent & (np.abs(step) > max_step)
+    middle = np.flatnonzero(jump[:-1] & jump[1:]) + 1
+    rise, fall = step[middle - 1], step[middle]  # v[i] - v[i-1], v[i+1] - v[i]
+    up = (rise > max_step) & (-fall > max_step)
+    down = (-rise > max_step) & (fall > max_step)
+    spike = middle[(up | down) & ~frozen[middle]]
+    return frozen, spike
 
 
 def classify_plain(values: np.ndarray) -> np.ndarray:
