@@ -12,7 +12,7 @@ FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=list(Healt
 
 
 def test_fuzzed_requests_pass_the_schema_checks(seed_source, serve_api):
-    seed_source(days=1, faults=True)
+    seed_source(days=1, turbines=3, faults=True)
     schema = schemathesis.openapi.from_url(f"{serve_api(api_key=KEY)}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} == {"/data", "/variables", "/turbines", "/health"}
@@ -32,4 +32,18 @@ def test_fuzzed_requests_pass_the_schema_checks(seed_source, serve_api):
             statuses[case.path].add(response.status_code)
 
         fuzz()
-    assert {200, 422} <= statuses["/data"]  # the examples succeed, and fuzzed input is refused
+    assert 422 in statuses["/data"]  # fuzzed input is refused
+    # random timestamps seldom make a valid range: a fleet query as documented passes every check
+    data = next(op for op in operations if op.path == "/data")
+    for query in (
+        {"start": "2024-01-01T00:00:00Z", "end": "2024-01-02T00:00:00Z"},
+        {
+            "start": "2024-01-01T06:00:00Z",
+            "end": "2024-01-01T07:00:00Z",
+            "turbines": "WTG02,WTG03",
+            "variables": "power",
+            "format": "csv",
+        },
+    ):
+        response = data.Case(query=query).call_and_validate(headers={"X-API-Key": KEY})
+        assert response.status_code == 200
