@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from connector_api.schema import KNOWN_VARIABLES
 from wind_pipeline.etl import quality
+from wind_pipeline.etl.calendar import MINUTE_US
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     raw_from_source,
@@ -445,7 +446,7 @@ class Limits:
 
 def plain_status(rows: list[tuple[int, int, float]], limits: Limits) -> list[int]:
     """§11 word by word, one reading at a time: rows are (segment, timestamp_us, value)."""
-    minute = quality.MINUTE_US
+    minute = MINUTE_US
     seen: set[tuple[int, int]] = set()
     early = []
     for seg, ts, v in rows:
@@ -514,12 +515,12 @@ def readings(draw):
             for _ in range(length):
                 if not draw(st.integers(0, 9)):
                     minute += 1  # an absent minute
-                rows.append((seg, minute * quality.MINUTE_US, value))
+                rows.append((seg, minute * MINUTE_US, value))
                 extra = draw(st.integers(0, 14))
                 if extra == 0:  # off grid, inside the minute
-                    rows.append((seg, minute * quality.MINUTE_US + 30_000_000, draw(_values)))
+                    rows.append((seg, minute * MINUTE_US + 30_000_000, draw(_values)))
                 elif extra == 1:  # a second row at the same minute
-                    rows.append((seg, minute * quality.MINUTE_US, draw(_values)))
+                    rows.append((seg, minute * MINUTE_US, draw(_values)))
                 minute += 1
     return rows
 
@@ -554,6 +555,6 @@ def test_classify_empty_and_all_missing():
     limits = Limits(0.0, 1.0, 0.5)
     assert quality.classify(empty, empty, np.array([]), limits).tolist() == []
     nan = np.full(3, np.nan)
-    stamps = np.arange(3, dtype=np.int64) * quality.MINUTE_US
+    stamps = np.arange(3, dtype=np.int64) * MINUTE_US
     got = quality.classify(np.zeros(3, np.int64), stamps, nan, limits)
     assert got.tolist() == [quality.MISSING] * 3

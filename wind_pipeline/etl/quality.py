@@ -37,14 +37,13 @@ from typing import Protocol
 
 import numpy as np
 
+from wind_pipeline.etl.calendar import DAY_US, MINUTE_US
+
 VALID, MISSING, OFF_GRID, OUT_OF_RANGE, FROZEN, SPIKE = range(6)
 # Indexed by status code: REASONS[OFF_GRID] == "off_grid" (the quality table's column names).
 REASONS = ("valid", "missing", "off_grid", "out_of_range", "frozen", "spike")
 REJECTED = (OFF_GRID, OUT_OF_RANGE, FROZEN, SPIKE)
 FROZEN_RUN = 10  # readings at consecutive minutes, all equal, that make a run frozen
-
-MINUTE_US = 60_000_000
-_DAY_US = 86_400_000_000
 
 STATUS_DTYPE = np.int8
 _IS_REJECTED = np.zeros(len(REASONS), dtype=bool)
@@ -67,7 +66,7 @@ def day_segments(turbine_codes: np.ndarray, timestamps_us: np.ndarray) -> np.nda
 
     ``turbine_codes`` are small non-negative integers (e.g. an Arrow dictionary's indices).
     """
-    days = np.floor_divide(np.asarray(timestamps_us, dtype=np.int64), _DAY_US)
+    days = np.floor_divide(np.asarray(timestamps_us, dtype=np.int64), DAY_US)
     return np.asarray(turbine_codes, dtype=np.int64) * (1 << 32) + days
 
 
