@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run services test lint format bench compose-check compose-check-runs clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(BIN)/.installed: pyproject.toml
 
 run: $(BIN)/.installed  ## the whole local stack: PostgreSQL, connector API (live), dagster dev
 	$(BIN)/wind-stack $(ARGS)
+
+services: $(BIN)/.installed  ## PostgreSQL and the connector API only: run `dagster dev` yourself
+	$(BIN)/wind-stack --no-dagster $(ARGS)
 
 test: $(BIN)/.installed  ## the whole test suite plus ruff
 	$(BIN)/ruff check .
@@ -29,5 +32,16 @@ format: $(BIN)/.installed
 bench: $(BIN)/.installed  ## every benchmark; prints medians and ratios to floors
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
-clean:
+# docker-compose.yml for real, from a fresh clone of HEAD: up --build --wait, every service
+# healthy, a partition through the daemon and the code server, target rows checked, down -v.
+# Minutes, and a Docker engine (DOCKER_HOST); not part of `make test`.
+compose-check: $(BIN)/.installed
+	$(BIN)/python docker/compose_check.py $(ARGS)
+
+# The same with docker-compose.runs.yml (DockerRunLauncher): a backfill's runs in parallel containers.
+compose-check-runs: $(BIN)/.installed
+	$(BIN)/python docker/compose_check.py --runs $(ARGS)
+
+clean:  ## removes .venv, the stack's data (.wind) and the .env it wrote
 	rm -rf $(VENV) .wind .pytest_cache
+	if head -1 .env 2>/dev/null | grep -q '^# Written by wind-stack'; then rm .env; fi

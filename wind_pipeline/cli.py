@@ -13,6 +13,7 @@ import time
 from datetime import date
 from typing import TYPE_CHECKING, NoReturn
 
+from wind_pipeline import localenv
 from wind_pipeline.etl.errors import (
     ApiRejectedError,
     ApiUnavailableError,
@@ -274,6 +275,7 @@ class Progress:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
+        localenv.apply(argv)  # a local stack's ./.env fills what the shell does not set, as dagster
         if argv[:1] == ["init-db"]:
             return init_db(init_parser().parse_args(argv[1:]))
         return run(run_parser().parse_args(argv))

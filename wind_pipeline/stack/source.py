@@ -1,7 +1,7 @@
 """The source database: seeded once when empty, never touched again; where partitions begin.
 
 ``connector-api seed`` does the generating, as a process: the stack never imports
-``connector_api``. Shared with the docker compose ``seed`` one-shot.
+``connector_api``. (docker compose seeds with ``connector-api seed --if-empty`` itself.)
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -42,37 +41,30 @@ def _engine(url: str):
     return sa.create_engine(url, poolclass=sa.pool.NullPool)
 
 
-def source_row_count(url: str) -> int:
-    """Rows in the source table ``data``; 0 when the table does not exist yet."""
+def source_has_rows(url: str) -> bool:
+    """Whether the source table ``data`` has a row (False when it does not exist yet); one index
+    probe, not a count, so a fleet's years cost nothing at start-up."""
     import sqlalchemy as sa
 
     with _engine(url).connect() as conn:
         if conn.execute(sa.text("SELECT to_regclass('public.data')")).scalar() is None:
-            return 0
-        return conn.execute(sa.text("SELECT count(*) FROM data")).scalar_one()
+            return False
+        return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM data)")).scalar_one()
 
 
-def seed_source_if_empty(
-    url: str,
-    days: int,
-    *,
-    faults: bool = False,
-    start: date | None = None,
-    report: Callable[[str], None] = say,
-) -> bool:
-    """Generate ``days`` days (ending today by default) when the source is empty; return whether
-    it did. Existing data is never touched, whatever its range."""
-    rows = source_row_count(url)
-    if rows:
-        report(f"source: {rows:,} rows already there; not seeding")
+def seed_source_if_empty(url: str, days: int, *, faults: bool = False) -> bool:
+    """Generate ``days`` days ending yesterday when the source is empty; return whether it did.
+    Existing data is never touched, whatever its range."""
+    if source_has_rows(url):
+        say("source: has data already; not seeding")
         return False
-    start = start or datetime.now(UTC).date() - timedelta(days=days)
+    start = datetime.now(UTC).date() - timedelta(days=days)
     plural = "s" if days != 1 else ""
-    report(f"source: empty; generating {days} day{plural} from {start} (connector-api seed)")
+    say(f"source: empty; generating {days} day{plural} from {start} (connector-api seed)")
     argv = ["connector-api", "seed", "--start", start.isoformat(), "--days", str(days)]
     output = run_tool(*argv, "--database-url", url, *(["--faults"] if faults else []))
     if output:
-        report(f"source: {output.splitlines()[-1]}")
+        say(f"source: {output.splitlines()[-1]}")
     return True
 
 
@@ -80,9 +72,16 @@ def first_source_day(url: str) -> date:
     """The UTC day of the first reading: where the Dagster partitions begin."""
     import sqlalchemy as sa
 
-    query = sa.text("SELECT (min(timestamp) AT TIME ZONE 'UTC')::date FROM data")
+    # One index probe per turbine on the (turbine_id, timestamp) key, not a scan of a fleet's
+    # years; a previous-release source (no turbine table, keyed on timestamp) is one probe too.
+    per_turbine = sa.text(
+        "SELECT min((SELECT min(timestamp) FROM data WHERE turbine_id = turbine.id)) FROM turbine"
+    )
+    single = sa.text("SELECT min(timestamp) FROM data")
     with _engine(url).connect() as conn:
-        day = conn.execute(query).scalar()
+        fleet = conn.execute(sa.text("SELECT to_regclass('public.turbine')")).scalar() is not None
+        first = conn.execute(per_turbine if fleet else single).scalar()
+    day = first.astimezone(UTC).date() if first is not None else None
     if day is None:
         raise StackError("the source table is still empty after seeding; see connector-api seed")
     return day
