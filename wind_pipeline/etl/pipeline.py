@@ -71,9 +71,9 @@ class DayReport:
         )
 
 
-def days_per_block(turbines: int) -> int:
-    """Days fetched at once for a fleet of ``turbines``: at least one."""
-    return max(1, BLOCK_READINGS // (max(1, turbines) * MINUTES_PER_DAY))
+def days_per_block(turbines: int, readings: int = BLOCK_READINGS) -> int:
+    """Days fetched at once for a fleet of ``turbines``, about ``readings`` each: at least one."""
+    return max(1, readings // (max(1, turbines) * MINUTES_PER_DAY))
 
 
 def blocks(days: list[date], size: int) -> Iterable[list[date]]:
