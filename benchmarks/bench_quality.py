@@ -1,0 +1,180 @@
+"""QC's cost and accuracy: the transform with QC on against QC off, and recall/precision on a year.
+
+Cost: ``transform`` of one day and of one year of a turbine, and of one day of a 50-turbine
+fleet (wind_speed, power), QC on against QC off in the same run, timed turn by turn (the floor:
+the plain statistics of the same rows); the budget is ≤ 1.5x. ``classify`` alone is timed too,
+per variable. Accuracy: a year seeded with ``--faults`` (the generator's own rows, as
+``connector-api seed --faults`` writes them, kept in memory) against its ground truth
+(``fault_log``): recall over the injected out-of-range, frozen and spike readings, precision over
+everything QC rejects, per variable.
+Run: ``.venv/bin/python benchmarks/bench_quality.py [--turbines N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+VARIABLES = ("wind_speed", "power")
+ALL_VARIABLES = ("wind_speed", "power", "ambient_temperature")
+DAY_RUNS, YEAR_RUNS = 30, 5
+REJECTING = {"out_of_range": "out_of_range", "frozen": "frozen", "spike": "spike"}
+
+
+def median_seconds(run: Callable[[], object], repeat: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def interleaved(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Medians of several runs timed turn by turn, so a busy neighbour slows them alike."""
+    for run in runs.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            began = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - began)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def limits():
+    from connector_api.schema import KNOWN_VARIABLES
+    from wind_pipeline.etl.catalogue import Variable
+
+    return {
+        name: Variable(
+            name,
+            physical_min=v.physical_min,
+            physical_max=v.physical_max,
+            max_step=v.max_step,
+        )
+        for name, v in KNOWN_VARIABLES.items()
+    }
+
+
+def generated(days: int, turbines: int, faults: bool) -> tuple[pa.Table, pa.Table | None]:
+    from connector_api.generator import generate_blocks
+
+    end = START + timedelta(days=days)
+    rows, logs = [], []
+    for block, log in generate_blocks(START, end, turbines=turbines, faults=faults):
+        rows.append(block)
+        if log is not None:
+            logs.append(log)
+    raw = pa.concat_tables(rows).unify_dictionaries().combine_chunks()
+    return raw, pa.concat_tables(logs) if logs else None
+
+
+def cost(days: int, turbines: int, repeat: int) -> None:
+    from wind_pipeline.etl import quality
+    from wind_pipeline.etl.transform import transform
+
+    raw, _ = generated(days, turbines, faults=True)
+    end = START + timedelta(days=days)
+    names = [f"WTG{n:02d}" for n in range(1, turbines + 1)]
+    described = {name: limits()[name] for name in VARIABLES}
+
+    def run(qc: bool) -> Callable[[], object]:
+        return lambda: transform(raw, START, end, turbines=names, variables=described, qc=qc)
+
+    medians = interleaved({"on": run(True), "off": run(False)}, repeat)
+    label = f"{days} day{'s' if days > 1 else ''} x {turbines} turbine{'s' if turbines > 1 else ''}"
+    print(
+        f"transform {label} ({raw.num_rows:,} rows), median of {repeat}: "
+        f"QC on {medians['on'] * 1e3:.1f} ms, QC off {medians['off'] * 1e3:.1f} ms, "
+        f"ratio {medians['on'] / medians['off']:.2f}x (<= 1.5x)"
+    )
+    codes = raw.column("turbine_id").combine_chunks().indices.to_numpy().astype(np.int64)
+    stamps = raw.column("timestamp").cast(pa.int64()).to_numpy()
+    segments = quality.day_segments(codes, stamps)
+    for name in VARIABLES:
+        values = raw.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+        seconds = median_seconds(
+            lambda values=values, name=name: quality.classify(
+                segments, stamps, values, described[name]
+            ),
+            repeat,
+        )
+        rate = raw.num_rows / seconds / 1e6
+        print(f"  classify {name}: {seconds * 1e3:.1f} ms ({rate:.0f} M readings/s)")
+
+
+def accuracy(days: int, turbines: int) -> None:
+    from wind_pipeline.etl import quality
+
+    raw, log = generated(days, turbines, faults=True)
+    ids = raw.column("turbine_id").cast(pa.string()).to_numpy(zero_copy_only=False)
+    names = sorted(set(ids.tolist()))
+    codes = np.searchsorted(np.array(names), ids).astype(np.int64)
+    stamps = raw.column("timestamp").cast(pa.int64()).to_numpy()
+    segments = quality.day_segments(codes, stamps)
+    row_of = {key: i for i, key in enumerate(zip(codes.tolist(), stamps.tolist(), strict=True))}
+    log_codes = np.searchsorted(
+        np.array(names), log.column("turbine_id").cast(pa.string()).to_numpy(zero_copy_only=False)
+    ).tolist()
+    log_stamps = log.column("timestamp").cast(pa.int64()).to_pylist()
+    log_variables = log.column("variable").to_pylist()
+    log_faults = log.column("fault").to_pylist()
+    described = limits()
+    print(f"QC accuracy, {days} days x {turbines} turbine(s) seeded with faults:")
+    total_hit = total_injected = total_rejected = 0
+    for name in ALL_VARIABLES:
+        values = raw.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+        status = quality.classify(segments, stamps, values, described[name])
+        expected = np.full(len(status), quality.VALID, dtype=np.int8)
+        injected = np.zeros(len(status), dtype=bool)
+        for code, stamp, variable, fault in zip(
+            log_codes, log_stamps, log_variables, log_faults, strict=True
+        ):
+            if variable == name and fault in REJECTING:
+                row = row_of[(code, stamp)]
+                injected[row] = True
+                expected[row] = quality.REASONS.index(REJECTING[fault])
+        rejected = quality.is_rejected(status)
+        hit = rejected & injected
+        same_reason = int(np.count_nonzero(hit & (status == expected)))
+        recall = hit.sum() / max(injected.sum(), 1)
+        precision = hit.sum() / max(rejected.sum(), 1)
+        print(
+            f"  {name}: injected {int(injected.sum()):,}, rejected {int(rejected.sum()):,}, "
+            f"recall {recall:.2%}, precision {precision:.2%}, "
+            f"same reason {same_reason:,}/{int(hit.sum()):,}"
+        )
+        total_hit += int(hit.sum())
+        total_injected += int(injected.sum())
+        total_rejected += int(rejected.sum())
+    print(
+        f"  all variables: recall {total_hit / max(total_injected, 1):.2%}, "
+        f"precision {total_hit / max(total_rejected, 1):.2%}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turbines", type=int, default=1)
+    parser.add_argument("--days", type=int, default=366, help="the long range (2024: 366 days)")
+    parser.add_argument("--fleet", type=int, default=50, help="turbines of the fleet-day figure")
+    args = parser.parse_args()
+    cost(1, args.turbines, DAY_RUNS)
+    cost(args.days, args.turbines, YEAR_RUNS)
+    cost(1, args.fleet, DAY_RUNS)
+    accuracy(args.days, args.turbines)
+
+
+if __name__ == "__main__":
+    main()
