@@ -1,9 +1,10 @@
 """The independent reference every ETL test compares against: SPEC §11 and §4.1 written in SQL.
 
-Nothing here imports the pipeline's QC or statistics: PostgreSQL decides each reading's status with
-its own window functions (gaps and islands for frozen runs, a self-join on the previous and next
-minute for spikes) and takes the statistics with its own ``avg/min/max/stddev_samp/count``. The
-readings come straight from the source database, the target is read back through ``signal``.
+Nothing here imports the pipeline's QC or statistics: PostgreSQL decides each reading's status
+with its own window functions (gaps and islands for frozen runs, ``lag``/``lead`` over the
+in-range readings for a spike's neighbours) and takes the statistics with its own
+``avg/min/max/stddev_samp/count``. The readings come straight from the source database; the
+target is read back through ``signal``.
 
 Rows of ``reference_stats`` and ``target_stats`` share one shape, sorted by the first three fields:
 ``(turbine_id, variable, window_start (aware UTC), mean, min, max, std, count, rejected)``, with
@@ -57,21 +58,25 @@ runs AS (
     SELECT islands.*, count(*) OVER (PARTITION BY turbine_id, day, v, island) AS run_length
     FROM islands
 ),
+neighbours AS (  -- the previous and next in-range readings of the same turbine and day
+    SELECT runs.*,
+           lag(ts) OVER w AS prev_ts, lag(v) OVER w AS prev_v,
+           lead(ts) OVER w AS next_ts, lead(v) OVER w AS next_v
+    FROM runs
+    WINDOW w AS (PARTITION BY turbine_id, day ORDER BY ts)
+),
 judged AS (
-    SELECT r.turbine_id, r.ts, r.v,
-           CASE WHEN r.run_length >= 10
-                     AND r.v IS DISTINCT FROM CAST(:low AS float8)
-                     AND r.v IS DISTINCT FROM CAST(:high AS float8) THEN 'frozen'
-                WHEN (r.v - p.v > CAST(:step AS float8) AND r.v - n.v > CAST(:step AS float8))
-                  OR (p.v - r.v > CAST(:step AS float8) AND n.v - r.v > CAST(:step AS float8))
+    SELECT turbine_id, ts, v,
+           CASE WHEN run_length >= 10
+                     AND v IS DISTINCT FROM CAST(:low AS float8)
+                     AND v IS DISTINCT FROM CAST(:high AS float8) THEN 'frozen'
+                WHEN prev_ts = ts - interval '1 minute' AND next_ts = ts + interval '1 minute'
+                 AND ((v - prev_v > CAST(:step AS float8) AND v - next_v > CAST(:step AS float8))
+                   OR (prev_v - v > CAST(:step AS float8) AND next_v - v > CAST(:step AS float8)))
                      THEN 'spike'
                 ELSE 'valid'
            END AS status
-    FROM runs r
-    LEFT JOIN ok p ON p.turbine_id = r.turbine_id AND p.day = r.day
-                  AND p.ts = r.ts - interval '1 minute'
-    LEFT JOIN ok n ON n.turbine_id = r.turbine_id AND n.day = r.day
-                  AND n.ts = r.ts + interval '1 minute'
+    FROM neighbours
 ),
 statuses AS (
     SELECT turbine_id, ts, v, early AS status FROM screened WHERE early IS NOT NULL
