@@ -19,11 +19,13 @@ draws (one small stream per turbine-day) and the fault injection loop in Python.
 from __future__ import annotations
 
 import io
-import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -34,7 +36,7 @@ from connector_api import schema
 from connector_api.db import connect
 from connector_api.schema import KNOWN_VARIABLES, TABLE, TURBINE_TABLE, ensure_schema, turbine_id
 
-log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MINUTES_PER_DAY = 1440
 MINUTE_US = 60_000_000
@@ -592,11 +594,16 @@ def write(
         with conn, conn.cursor() as cur:
             target = _prepare(cur, fleet, start, end, replace=replace, if_empty=if_empty)
             if target is not None:
-                for rows, log_rows in generate_blocks(
-                    start, end, seed=seed, turbines=turbines, faults=faults
-                ):
-                    cur.copy_expert(COPY_SQL.replace(TABLE, target, 1), io.BytesIO(to_csv(rows)))
-                    generated += rows.num_rows
+                copy = COPY_SQL.replace(TABLE, target, 1)
+                formatted = (
+                    (to_csv(rows), rows.num_rows, log_rows)
+                    for rows, log_rows in generate_blocks(
+                        start, end, seed=seed, turbines=turbines, faults=faults
+                    )
+                )
+                for payload, count, log_rows in _one_ahead(formatted):
+                    cur.copy_expert(copy, io.BytesIO(payload), size=COPY_CHUNK)
+                    generated += count
                     if faults_log is not None and log_rows is not None:
                         write_faults_csv(log_rows, faults_log, header=not header_written)
                         header_written = True
@@ -619,6 +626,51 @@ def write(
         seconds=time.perf_counter() - began,
         faults_logged=logged,
     )
+
+
+COPY_CHUNK = 1 << 20  # bytes handed to libpq per call
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items`` produced in a thread, one ahead of the consumer.
+
+    The next block is generated and formatted (numpy and pyarrow release the GIL) while
+    PostgreSQL digests the current COPY, so the seed costs little more than the COPY itself.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((False, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            put((False, error))
+
+    thread = threading.Thread(target=produce, name="seed-generate", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = handoff.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _prepare(

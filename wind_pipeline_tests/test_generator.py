@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -205,3 +206,19 @@ def test_bad_ranges_are_refused():
         generator.resolve_range(DAY, 0, None)
     with pytest.raises(ValueError, match="must be after start"):
         generator.resolve_range(DAY, 10, DAY)
+
+
+def test_blocks_are_generated_one_ahead_and_errors_reach_the_writer():
+    def items():
+        yield from range(3)
+        raise RuntimeError("generation failed")
+
+    ahead = generator._one_ahead(items())
+    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(RuntimeError, match="generation failed"):
+        next(ahead)
+
+    endless = generator._one_ahead(iter(range(10**9)))
+    assert next(endless) == 0
+    endless.close()  # a writer that stops early (a database error) stops the producer too
+    assert not any(t.name == "seed-generate" for t in threading.enumerate())
