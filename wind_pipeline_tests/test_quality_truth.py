@@ -93,6 +93,49 @@ def test_qc_finds_exactly_the_injected_faults(seed_source, source_url):
     assert not false_alarms, f"precision below 100 %: {len(false_alarms)}, e.g. {false_alarms[:5]}"
 
 
+def test_transform_counts_each_reason_as_injected(seed_source, source_url):
+    """The core's per-day QUALITY table and per-window ``rejected`` agree with the truth."""
+    from wind_pipeline.etl.catalogue import Variable
+    from wind_pipeline.etl.transform import transform
+
+    seed_source(days=DAYS, faults=True, turbines=TURBINES)
+    start, end = day_bounds(DAY, DAYS)
+    log = generator.fault_log(start, end, seed=42, turbines=TURBINES)
+    expected: Counter = Counter()
+    for turbine, stamp, variable, fault in zip(
+        *(log.column(c).to_pylist() for c in ("turbine_id", "timestamp", "variable", "fault")),
+        strict=True,
+    ):
+        for name in VARIABLES if fault == "gap" else (variable,):  # a gap: every variable
+            reason = "missing" if fault in ("gap", "null") else fault
+            expected[(turbine, stamp.date(), name, reason)] += 1
+
+    described = {
+        name: Variable(name, physical_min=v.physical_min, physical_max=v.physical_max,
+                       max_step=v.max_step)
+        for name, v in KNOWN_VARIABLES.items()
+    }  # fmt: skip
+    raw = raw_from_source(source_url, start, end, VARIABLES)
+    result = transform(raw, start, end, turbines=["WTG01", "WTG02"], variables=described)
+    found: Counter = Counter()
+    for row in result.quality.to_pylist():
+        assert row["expected"] == 1440 and row["off_grid"] == 0
+        assert sum(row[r] for r in quality.REASONS) == 1440, row
+        for reason in ("missing", "out_of_range", "frozen", "spike"):
+            if row[reason]:
+                found[(row["turbine_id"], row["day"], row["variable"], reason)] = row[reason]
+    assert found == expected
+
+    rejected = Counter()
+    for row in result.stats.select(["turbine_id", "timestamp", "rejected"]).to_pylist():
+        rejected[(row["turbine_id"], row["timestamp"].date())] += row["rejected"]
+    injected = Counter()
+    for (turbine, day, _, reason), n in expected.items():
+        if reason != "missing":
+            injected[(turbine, day)] += n
+    assert +rejected == injected
+
+
 def _keys(raw: pa.Table) -> tuple[list[str], list[int]]:
     return raw.column("turbine_id").to_pylist(), raw.column("timestamp").cast(
         pa.int64()
