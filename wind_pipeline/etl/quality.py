@@ -89,8 +89,9 @@ def classify(
     off_minute = timestamps_us // MINUTE_US * MINUTE_US != timestamps_us
     off_grid = off_minute & ~missing
     same_minute = (segments[1:] == segments[:-1]) & (timestamps_us[1:] == timestamps_us[:-1])
-    regular = not (off_minute.any() or same_minute.any())  # every row is its own minute
-    if not regular:  # never from the source (its key), so the slow way is fine
+    duplicates = same_minute.any()  # the source's key forbids them: the slow way is fine
+    regular = not (duplicates or off_minute.any())  # every row is its own minute
+    if duplicates:
         on_grid = np.flatnonzero(~(missing | off_grid))
         seg, ts = segments[on_grid], timestamps_us[on_grid]
         repeated = (seg[1:] == seg[:-1]) & (ts[1:] == ts[:-1])
