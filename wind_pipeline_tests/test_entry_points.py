@@ -138,7 +138,7 @@ def services_stack(folder: Path, log: Path) -> Iterator[subprocess.Popen]:
         stack = subprocess.Popen(
             argv, cwd=folder, env=clean_environment(), stdin=subprocess.DEVNULL,
             stdout=reader.stdin, stderr=errors,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+            preexec_fn=restore_sigint,
         )  # fmt: skip
     reader.stdin.close()
     try:
@@ -188,6 +188,12 @@ def check_target(env: dict[str, str], day: date) -> None:
     assert_stats_equal(target_stats(env["TARGET_DATABASE_URL"], start, end), expected)
 
 
+def restore_sigint() -> None:
+    """A background job of a non-interactive shell ignores SIGINT (SPEC §10), and Dagster maps
+    SIGTERM onto SIGINT's disposition: without this, neither would stop ``dagster dev``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def own_dagster_dev(folder: Path, port: int, log: Path) -> Iterator[str]:
     """``dagster dev`` typed in ``folder`` by the user, beside the stack; stopped after."""
@@ -195,7 +201,7 @@ def own_dagster_dev(folder: Path, port: int, log: Path) -> Iterator[str]:
         dev = subprocess.Popen(
             ["dagster", "dev", "-p", str(port)], cwd=folder, env=clean_environment(),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=restore_sigint,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

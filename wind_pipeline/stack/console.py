@@ -92,5 +92,6 @@ First click: {ui}/locations/wind_pipeline/asset-groups/wind -> Materialize all
 Typed in this folder, these use this stack (./.env, written by the stack, says where it is):
   wind-etl {yesterday}
   {materialize}
-  dagster dev -p 3001     # a second UI on the same runs, beside this one
+  dagster-webserver -p 3001   # a second UI on the same runs; `dagster dev -p 3001` works too
+                              # (with a second daemon): for a dagster dev of your own, make services
 """
