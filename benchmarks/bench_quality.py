@@ -111,7 +111,7 @@ def cost(days: int, turbines: int, repeat: int) -> None:
             repeat,
         )
         rate = raw.num_rows / seconds / 1e6
-        print(f"  classify {name}: {seconds * 1e3:.1f} ms ({rate:.0f} M readings/s)")
+        print(f"  classify {name}: {seconds * 1e3:.2f} ms ({rate:.0f} M readings/s)")
 
 
 def accuracy(days: int, turbines: int) -> None:
