@@ -271,3 +271,26 @@ def test_a_missing_schema_says_to_run_init_db(fleet, source_url, target_url):
 def test_a_foreign_database_url_is_refused():
     with pytest.raises(InvalidInputError, match="postgresql"):
         create_engine("mysql://root@127.0.0.1/target")
+
+
+def test_signal_totals_read_back_exactly_the_turbines_asked(fleet, source_url, engine):
+    from wind_pipeline.etl.target import signal_totals
+
+    stats = stats_of(source_url)
+    load(engine, stats, LIMITS)
+    start, end = day_bounds(DAY)
+    totals = signal_totals(engine, ["WTG02"], ["power"], start, end)
+    assert set(totals) == {
+        f"WTG02.power_{s}" for s in ("mean", "min", "max", "std", "count", "rejected")
+    }
+    counts = [
+        c
+        for t, v, c in zip(
+            stats.column("turbine_id").to_pylist(),
+            stats.column("variable").to_pylist(),
+            stats.column("count").to_pylist(),
+            strict=True,
+        )
+        if (t, v) == ("WTG02", "power")
+    ]
+    assert totals["WTG02.power_count"] == (144, float(sum(counts)))
