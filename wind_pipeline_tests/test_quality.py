@@ -31,6 +31,7 @@ from wind_pipeline_tests.reference import (
     reference_stats,
     reference_status,
     rows_from_stats,
+    target_stats,
 )
 
 D0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -238,7 +239,12 @@ def source(source_url) -> str:
     with engine.begin() as conn:
         for ddl in SOURCE_DDL:
             conn.execute(sa.text(ddl))
-        conn.execute(sa.text("INSERT INTO turbine (id) VALUES ('WTG01'), ('WTG02')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO turbine (id, rated_power, cut_in, rated_speed, cut_out, x, y)"
+                " VALUES ('WTG01', 3000, 3, 12, 25, 0, 0), ('WTG02', 3000, 3, 12, 25, 400, 0)"
+            )
+        )
     engine.dispose()
     return source_url
 
@@ -432,6 +438,32 @@ def test_seeded_faulty_day_matches_sql(seed_source, source_url, pipeline_stats):
         raw, start, end, turbines=turbines, variables=variables, limits=KNOWN_VARIABLES
     )
     assert_stats_equal(got, expected)
+
+
+def test_every_edge_case_through_the_api_into_the_target(source, serve_api, target_url, engine):
+    """The cases side by side, a day (or two) each: wind-etl's path, HTTP to target, QC on then off.
+
+    Switching QC replaces every row of a day: no stale ``rejected`` survives either way.
+    """
+    from wind_pipeline.etl.client import ConnectorClient
+    from wind_pipeline.etl.pipeline import run_range
+
+    readings: Readings = {}
+    offset = 0
+    for case in CASES:
+        rows = clean_days(case.days)
+        case.edit(rows)
+        readings.update({ts + timedelta(days=offset): row for ts, row in rows.items()})
+        offset += case.days
+    insert(source, readings)
+    start, end = D0, D0 + timedelta(days=offset)
+    first, last = start.date(), (end - timedelta(days=1)).date()
+    with ConnectorClient(serve_api()) as client:
+        for qc in (True, False, True):
+            run_range(client, engine, first, last, turbines=[TURBINE], qc=qc)
+            expected = reference_stats(source, start, end, turbines=[TURBINE], qc=qc)
+            assert_stats_equal(target_stats(target_url, start, end), expected)
+    assert sum(row[8] for row in expected) > 100
 
 
 # --- classify against a per-reading reading of §11, in plain Python ----------------------------
