@@ -223,7 +223,7 @@ async def stream(
             " retry in a few seconds, or ask for a shorter range",
             headers={"Retry-After": "5"},
         )
-    conn = None
+    conn = reader = None
     try:
         conn = await run_in_threadpool(
             db.connect_reader,
@@ -231,19 +231,18 @@ async def stream(
             idle_in_transaction_seconds=state.settings.idle_in_transaction_seconds,
             application_name=db.STREAM_APPLICATION_NAME,
         )
-        chunks = db.read_chunks(conn, names, turbines, start, end, CHUNK_ROWS)
-        first = await run_in_threadpool(next, chunks)  # database errors become a 503 here
+        reader = db.RangeReader(conn, names, turbines, start, end, CHUNK_ROWS)
+        chunks = iter(reader)
+        first = await run_in_threadpool(next, chunks, None)  # database errors: a 503 here
     except BaseException:
-        if conn is not None:
-            conn.close()
+        await run_in_threadpool(_close, reader, conn)
         state.stream_slots.release()
         raise
-    pieces = chosen.encode(chain([first], chunks), names)
+    pieces = chosen.encode(chain([first] if first is not None else [], chunks), names)
 
     def close() -> None:
         pieces.close()
-        chunks.close()
-        conn.close()  # ends the snapshot's transaction on the server
+        _close(reader, conn)
 
     return GuardedStream(
         pieces,
@@ -252,3 +251,11 @@ async def stream(
         close=close,
         slots=state.stream_slots,
     )
+
+
+def _close(reader: db.RangeReader | None, conn) -> None:
+    """Stop the stream's COPY and close its connection (the server ends the session)."""
+    if reader is not None:
+        reader.close()
+    if conn is not None:
+        conn.close()
