@@ -63,9 +63,7 @@ def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.engine = db.create_engine(
-            settings.database_url, idle_in_transaction_seconds=settings.idle_in_transaction_seconds
-        )
+        app.state.engine = db.create_engine(settings.database_url)
         app.state.stream_slots = StreamSlots(
             settings.max_streams, wait=settings.stall_timeout_seconds
         )

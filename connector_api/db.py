@@ -76,35 +76,37 @@ def connect(url: str, **options: object) -> psycopg2.extensions.connection:
     return psycopg2.connect(libpq_url(url), connect_timeout=CONNECT_TIMEOUT_SECONDS, **options)
 
 
-def _session_options(idle_in_transaction_seconds: float) -> str:
+# Sessions are in autocommit, so none should ever sit inside a transaction; one that does (a
+# bug) is ended by PostgreSQL after this long, releasing its snapshot and its connection.
+IDLE_IN_TRANSACTION_SECONDS = 60
+
+
+def _session_options() -> str:
     """libpq ``options`` of every API session.
 
     - ``TimeZone=UTC``: the text timestamps the CSV parser reads.
     - ``enable_sort=off``: every read of ``data`` is in primary-key order, which the index
       gives; without fresh statistics (a table just seeded) PostgreSQL misjudged a chunk's
       rows and sorted the rest of the range for each chunk instead (0.3 s a chunk, not 0.02 s).
-    - ``idle_in_transaction_session_timeout``: ends a session the API left inside a
-      transaction (a stream whose clean-up somehow did not run), so the snapshot and the
-      connection come back to PostgreSQL whatever happens in this process.
+    - ``idle_in_transaction_session_timeout``: the backstop above, enforced by the server
+      whatever happens in this process.
     """
-    ms = int(idle_in_transaction_seconds * 1000)
+    ms = IDLE_IN_TRANSACTION_SECONDS * 1000
     return f"-c TimeZone=UTC -c enable_sort=off -c idle_in_transaction_session_timeout={ms}"
 
 
-def connect_reader(
-    url: str, *, idle_in_transaction_seconds: float, application_name: str
-) -> psycopg2.extensions.connection:
+def connect_reader(url: str, *, application_name: str) -> psycopg2.extensions.connection:
     """A read-only connection outside the pool (a stream's, or /health's), set up as the pool's."""
     conn = connect(
         url,
-        options=_session_options(idle_in_transaction_seconds),
+        options=_session_options(),
         application_name=application_name,
     )
     _read_only(conn, None)
     return conn
 
 
-def create_engine(url: str, *, idle_in_transaction_seconds: float = 60.0) -> Engine:
+def create_engine(url: str) -> Engine:
     """A pooled, read-only engine for the API's short reads that notices a restarted database."""
     import sqlalchemy
 
@@ -115,7 +117,7 @@ def create_engine(url: str, *, idle_in_transaction_seconds: float = 60.0) -> Eng
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args={
             "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-            "options": _session_options(idle_in_transaction_seconds),
+            "options": _session_options(),
             "application_name": APPLICATION_NAME,
         },
     )

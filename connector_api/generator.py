@@ -18,6 +18,7 @@ draws (one small stream per turbine-day) and the fault injection loop in Python.
 
 from __future__ import annotations
 
+import functools
 import io
 import queue
 import threading
@@ -168,16 +169,28 @@ def wake_deficit(fleet: list[Turbine], direction: np.ndarray) -> np.ndarray:
     # the wind blows from `direction` towards the opposite one: its unit vector (east, north)
     flow = np.stack([-np.sin(theta), -np.cos(theta)])  # (2, directions)
     position = np.array([(t.x, t.y) for t in fleet])  # (turbines, 2)
-    offset = position[:, None, :] - position[None, :, :]  # (downstream i, upstream j, 2)
+    # a few downstream turbines at a time: memory O(turbines x directions) whatever the fleet
+    parts = [
+        _deficit(position[at : at + WAKE_CHUNK], position, flow)
+        for at in range(0, len(fleet), WAKE_CHUNK)
+    ]
+    return np.minimum(np.concatenate(parts), MAX_DEFICIT)
+
+
+WAKE_CHUNK = 16
+
+
+def _deficit(downstream: np.ndarray, upstream: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    offset = downstream[:, None, :] - upstream[None, :, :]  # (downstream i, upstream j, 2)
     along = offset @ flow  # (i, j, directions): distance downstream of j
     across2 = np.maximum((offset**2).sum(axis=-1)[..., None] - along**2, 0.0)
-    downstream = np.maximum(along, 0.0)
-    width = WAKE_EXPANSION * downstream + ROTOR_DIAMETER / 2
+    behind = np.maximum(along, 0.0)
+    width = WAKE_EXPANSION * behind + ROTOR_DIAMETER / 2
     amplitude = (1 - np.sqrt(1 - THRUST_COEFFICIENT)) * (
-        ROTOR_DIAMETER / (ROTOR_DIAMETER + 2 * WAKE_EXPANSION * downstream)
+        ROTOR_DIAMETER / (ROTOR_DIAMETER + 2 * WAKE_EXPANSION * behind)
     ) ** 2
     deficit = np.where(along > 0, amplitude * np.exp(-across2 / (2 * width**2)), 0.0)
-    return np.minimum(np.sqrt((deficit**2).sum(axis=1)), MAX_DEFICIT)
+    return np.sqrt((deficit**2).sum(axis=1))
 
 
 def _ar1(noise: np.ndarray, coefficient: float) -> np.ndarray:
@@ -244,7 +257,7 @@ class _Model:
         self.wake_table = wake_deficit(fleet, np.arange(361.0))  # (turbines, 361), 1° steps
 
     def wake(self, direction: np.ndarray) -> np.ndarray:
-        """Deficit (days, turbines, minutes) for directions (days, minutes), interpolated."""
+        """Deficit (turbines, days, minutes) for directions (days, minutes), interpolated."""
         d = np.mod(direction, 360.0)
         low = np.floor(d).astype(np.intp)
         frac = d - low
@@ -312,6 +325,12 @@ class _Model:
             down[..., None] & (minute >= begin[..., None]) & (minute < (begin + length)[..., None])
         )
         return np.where(off, 0.0, power)
+
+
+@functools.lru_cache(maxsize=4)
+def _model(turbines: int) -> _Model:
+    """The farm's model, built once per fleet size (live mode asks for it every minute)."""
+    return _Model(farm(turbines))
 
 
 def _inject_faults(seed: int, model: _Model, block: _Block) -> None:
@@ -466,7 +485,7 @@ def generate_blocks(
     Rows: ``turbine_id`` (dictionary), ``timestamp`` (UTC), one float64 per variable (NULL where
     a reading is missing); gap minutes have no row. Ordered by (turbine_id, timestamp) per block.
     """
-    model = _Model(farm(turbines))
+    model = _model(turbines)
     for days in _day_blocks(start, end, turbines):
         block = model.block(seed, days)
         if faults:

@@ -49,15 +49,6 @@ class Settings(BaseSettings):
         " (small reads and /health never wait for these).",
     )
 
-    @property
-    def idle_in_transaction_seconds(self) -> float:
-        """The backstop PostgreSQL applies to an API session left inside a transaction.
-
-        Well above the stall timeout: a slow but steady client is idle in transaction while a
-        whole chunk (a few MB) drains, and only a session the API failed to close should hit it.
-        """
-        return max(60.0, 10 * self.stall_timeout_seconds)
-
     def __init__(self, **values: object) -> None:
         # Constructible by field name, while the environment is read only under the prefixed
         # names: a generic DATABASE_URL or API_KEY must not be picked up.

@@ -1,8 +1,8 @@
 """A streamed response that gives its database connection back whatever its client does.
 
-A stream reads its chunks from one snapshot, so it holds one connection (and one open
-transaction) for as long as the body is being sent. Three ways out, all ending in one clean-up
-that closes the encoder, the chunk reader and the connection:
+A stream is one COPY statement (one snapshot) on a connection of its own, running for as long
+as the body is being sent. Three ways out, all ending in one clean-up that closes the encoder,
+stops the COPY and closes the connection:
 
 - the client reads to the end;
 - the client goes away: Starlette cancels the body's task on ``http.disconnect``;

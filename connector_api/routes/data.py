@@ -228,7 +228,6 @@ async def stream(
         conn = await run_in_threadpool(
             db.connect_reader,
             state.settings.database_url,
-            idle_in_transaction_seconds=state.settings.idle_in_transaction_seconds,
             application_name=db.STREAM_APPLICATION_NAME,
         )
         reader = db.RangeReader(conn, names, turbines, start, end, CHUNK_ROWS)

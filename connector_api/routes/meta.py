@@ -71,7 +71,6 @@ def _check(settings) -> tuple[int, Health]:
     try:
         conn = db.connect_reader(
             settings.database_url,
-            idle_in_transaction_seconds=settings.idle_in_transaction_seconds,
             application_name=db.HEALTH_APPLICATION_NAME,
         )
     except db.ERRORS as error:
