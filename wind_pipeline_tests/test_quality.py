@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import numpy as np
 import pyarrow as pa
@@ -566,7 +567,10 @@ def test_classify_equals_plain_reading_of_the_rules(rows, limits):
     values = np.array([r[2] for r in rows], np.float64)
     got = quality.classify(segments, timestamps, values, limits)
     assert got.dtype == np.int8
-    assert got.tolist() == plain_status(rows, limits)
+    expected = plain_status(rows, limits)
+    assert got.tolist() == expected
+    with patch.object(quality, "_BLOCK_ROWS", 5):  # blocks of whole segments, as for a year
+        assert quality.classify(segments, timestamps, values, limits).tolist() == expected
 
 
 def test_classify_plain_and_helpers():

@@ -46,6 +46,7 @@ REJECTED = (OFF_GRID, OUT_OF_RANGE, FROZEN, SPIKE)
 FROZEN_RUN = 10  # readings at consecutive minutes, all equal, that make a run frozen
 
 STATUS_DTYPE = np.int8
+_BLOCK_ROWS = 1 << 16  # classify works in blocks of whole segments of about this many rows
 _IS_REJECTED = np.zeros(len(REASONS), dtype=bool)
 _IS_REJECTED[list(REJECTED)] = True
 
@@ -80,6 +81,26 @@ def classify(
     segments = np.asarray(segments, dtype=np.int64)
     timestamps_us = np.asarray(timestamps_us, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n <= _BLOCK_ROWS:
+        return _classify_block(segments, timestamps_us, values, limits)
+    # Blocks of whole segments that stay in the CPU cache: a turbine-year (516k readings) takes
+    # 19 ms in 64k-row blocks against 45 ms in one pass (measured on the shared 2-core machine).
+    changes = np.flatnonzero(segments[1:] != segments[:-1]) + 1
+    wanted = np.searchsorted(changes, np.arange(_BLOCK_ROWS, n, _BLOCK_ROWS))
+    cuts = np.unique(changes[wanted[wanted < len(changes)]]).tolist()
+    status = np.empty(n, dtype=STATUS_DTYPE)
+    for first, last in zip([0, *cuts], [*cuts, n], strict=True):
+        status[first:last] = _classify_block(
+            segments[first:last], timestamps_us[first:last], values[first:last], limits
+        )
+    return status
+
+
+def _classify_block(
+    segments: np.ndarray, timestamps_us: np.ndarray, values: np.ndarray, limits: Limits
+) -> np.ndarray:
+    """``classify`` on rows of whole segments."""
     status = np.zeros(len(values), dtype=STATUS_DTYPE)
     if len(values) == 0:
         return status
