@@ -107,31 +107,28 @@ def _classify_block(
 
     missing = np.isnan(values)
     # floor division by a constant is libdivide in numpy, ~4x faster than `%` on int64
-    off_minute = timestamps_us // MINUTE_US * MINUTE_US != timestamps_us
-    off_grid = off_minute & ~missing
-    same_minute = (segments[1:] == segments[:-1]) & (timestamps_us[1:] == timestamps_us[:-1])
-    duplicates = same_minute.any()  # the source's key forbids them: the slow way is fine
-    regular = not (duplicates or off_minute.any())  # every row is its own minute
-    if duplicates:
+    off_grid = timestamps_us // MINUTE_US * MINUTE_US != timestamps_us
+    same_segment = segments[1:] == segments[:-1]
+    duplicates = (same_segment & (timestamps_us[1:] == timestamps_us[:-1])).any()
+    regular = not (duplicates or off_grid.any())  # every row is its own minute: the usual case
+    if not regular:
+        off_grid &= ~missing
+    if duplicates:  # the source's key forbids them: the slow way is fine
         on_grid = np.flatnonzero(~(missing | off_grid))
         seg, ts = segments[on_grid], timestamps_us[on_grid]
         repeated = (seg[1:] == seg[:-1]) & (ts[1:] == ts[:-1])
         off_grid[on_grid[1:][repeated]] = True
-    out_of_range = np.zeros(len(values), dtype=bool)
-    low, high = limits.physical_min, limits.physical_max
-    if low is not None:
-        out_of_range |= values < low
-    if high is not None:
-        out_of_range |= values > high
-    out_of_range &= ~off_grid
+    in_range = _within_bounds(values, missing, limits)
     status[missing] = MISSING
-    status[off_grid] = OFF_GRID
-    status[out_of_range] = OUT_OF_RANGE
-
-    in_range = ~(missing | off_grid | out_of_range)
-    if regular:  # the usual case: rules 4-5 on the rows as they are, no gather
-        frozen, spike = _frozen_and_spikes(segments, timestamps_us, values, in_range, limits)
+    if regular:
+        status[~(in_range | missing)] = OUT_OF_RANGE
+        frozen, spike = _frozen_and_spikes(
+            segments, timestamps_us, values, in_range, limits, same_segment
+        )
     else:  # rules 4-5 look past rows off the minute: run them on the in-range rows alone
+        in_range &= ~off_grid
+        status[off_grid] = OFF_GRID
+        status[~(in_range | missing | off_grid)] = OUT_OF_RANGE
         rows = np.flatnonzero(in_range)
         frozen_rows, spike_rows = _frozen_and_spikes(
             segments[rows], timestamps_us[rows], values[rows], in_range[rows], limits
@@ -142,12 +139,25 @@ def _classify_block(
     return status
 
 
+def _within_bounds(values: np.ndarray, missing: np.ndarray, limits: Limits) -> np.ndarray:
+    """Non-NULL and within both bounds (a comparison with NaN is False: NULLs are not within)."""
+    low, high = limits.physical_min, limits.physical_max
+    if low is None and high is None:
+        return ~missing
+    if low is None:
+        return values <= high
+    if high is None:
+        return values >= low
+    return (values >= low) & (values <= high)
+
+
 def _frozen_and_spikes(
     segments: np.ndarray,
     timestamps_us: np.ndarray,
     values: np.ndarray,
     in_range: np.ndarray,
     limits: Limits,
+    same_segment: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rules 4-5 on rows of distinct minutes: (frozen mask, spike row indices).
 
@@ -155,10 +165,12 @@ def _frozen_and_spikes(
     minute apart: a NULL, absent or out-of-range minute between them breaks the link.
     """
     n = len(values)
+    if same_segment is None:
+        same_segment = segments[1:] == segments[:-1]
     adjacent = (
         in_range[1:]
         & in_range[:-1]
-        & (segments[1:] == segments[:-1])
+        & same_segment
         & (timestamps_us[1:] - timestamps_us[:-1] == MINUTE_US)
     )  # adjacent[i]: rows i and i+1
     step = values[1:] - values[:-1]
