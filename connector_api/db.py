@@ -223,27 +223,29 @@ def _copy_query(
     )
 
 
+TURBINE_TYPE = pa.dictionary(pa.int32(), pa.string())
+
+
 def _parse(csv_rows: bytes, variables: Sequence[str]) -> pa.Table:
-    """COPY's CSV rows as an Arrow table: ``turbine_id`` (dictionary-encoded), ``timestamp``
+    """COPY's CSV rows as one Arrow table: ``turbine_id`` (dictionary-encoded), ``timestamp``
     (UTC microseconds), then one float64 per variable, NULL where the reading is missing."""
     names = [TURBINE_COLUMN, TIME_COLUMN, *variables]
-    types = [pa.string(), pa.timestamp("us", tz="UTC"), *(pa.float64() for _ in variables)]
+    types = [TURBINE_TYPE, pa.timestamp("us", tz="UTC"), *(pa.float64() for _ in variables)]
     if not csv_rows:
-        table = pa.table([pa.array([], type=t) for t in types], names=names)
-    else:
-        # Positional names: a column named like a CSV keyword or with a comma needs no care.
-        positional = [f"c{i}" for i in range(len(names))]
-        table = pyarrow.csv.read_csv(
-            io.BytesIO(csv_rows),
-            read_options=pyarrow.csv.ReadOptions(column_names=positional),
-            convert_options=pyarrow.csv.ConvertOptions(
-                column_types=dict(zip(positional, types, strict=True)),
-                null_values=[""],
-                quoted_strings_can_be_null=False,
-            ),
-        ).rename_columns(names)
-    turbine_ids = table.column(0).dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string()))
-    return table.set_column(0, TURBINE_COLUMN, turbine_ids).combine_chunks()
+        return pa.table([pa.array([], type=t) for t in types], names=names)
+    # Positional names: a column named like a CSV keyword or with a comma needs no care.
+    positional = [f"c{i}" for i in range(len(names))]
+    table = pyarrow.csv.read_csv(
+        io.BytesIO(csv_rows),
+        read_options=pyarrow.csv.ReadOptions(column_names=positional),
+        convert_options=pyarrow.csv.ConvertOptions(
+            column_types=dict(zip(positional, types, strict=True)),
+            null_values=[""],
+            quoted_strings_can_be_null=False,
+        ),
+    ).rename_columns(names)
+    # The reader parses in blocks, each with its own dictionary: one batch, one dictionary.
+    return table if table.column(0).num_chunks == 1 else table.combine_chunks()
 
 
 def read_table(

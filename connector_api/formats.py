@@ -16,10 +16,10 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from connector_api.db import TURBINE_TYPE
 from connector_api.schema import TIME_COLUMN, TURBINE_COLUMN
 
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
-TURBINE_TYPE = pa.dictionary(pa.int32(), pa.string())
 
 
 def _timestamp_strings(chunk: pa.Table) -> np.ndarray:
