@@ -24,7 +24,7 @@ import pyarrow as pa
 START = datetime(2024, 1, 1, tzinfo=UTC)
 VARIABLES = ("wind_speed", "power")
 ALL_VARIABLES = ("wind_speed", "power", "ambient_temperature")
-DAY_RUNS, YEAR_RUNS = 30, 5
+DAY_RUNS, YEAR_RUNS = 30, 9
 REJECTING = {"out_of_range": "out_of_range", "frozen": "frozen", "spike": "spike"}
 
 
