@@ -347,6 +347,18 @@ def test_large_ranges_stream_in_bounded_chunks(seed_source, serve_api, monkeypat
     assert stamps == sorted(set(stamps))
 
 
+def test_a_large_range_without_rows_streams_an_empty_body(api):
+    """Streamed (a range of more rows than a chunk could hold) and empty: still well-formed."""
+    params = {"start": "2030-01-01", "end": "2030-03-01"}
+    assert api.get("/data", params=params).json() == []
+    assert api.get("/data", params={**params, "format": "csv"}).text == (
+        "turbine_id,timestamp,wind_speed,power,ambient_temperature\n"
+    )
+    arrow = api.get("/data", params={**params, "format": "arrow"})
+    table = pa.ipc.open_stream(arrow.content).read_all()
+    assert table.num_rows == 0 and table.schema.names[:2] == ["turbine_id", "timestamp"]
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident memory so far (VmHWM), in MB."""
     status = Path(f"/proc/{pid}/status").read_text()

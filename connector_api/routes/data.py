@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from itertools import chain
 from typing import Annotated, Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -234,7 +235,8 @@ async def stream(
         chunks = iter(reader)
         first = await run_in_threadpool(next, chunks, None)  # database errors: a 503 here
     except BaseException:
-        await run_in_threadpool(_close, reader, conn)
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_close, reader, conn)
         state.stream_slots.release()
         raise
     pieces = chosen.encode(chain([first] if first is not None else [], chunks), names)
