@@ -145,3 +145,15 @@ def test_the_cli_head_revision_is_alembics():
     config = Config()
     config.set_main_option("script_location", "wind_pipeline.etl:migrations")
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_the_foreign_key_is_declared_but_not_enforced(target_url):
+    """PostgreSQL 18: kept in the catalogue, not checked per row (see migration 0003)."""
+    engine = previous_release_target(target_url)
+    upgrade_schema(engine)
+    with engine.connect() as conn:
+        enforced = conn.execute(
+            sa.text("SELECT conenforced FROM pg_constraint WHERE conname = 'data_signal_id_fkey'")
+        ).scalar_one()
+    assert enforced is False
+    engine.dispose()

@@ -1,0 +1,250 @@
+"""Load throughput: target rows per second of ``load`` against a bare COPY of the same rows.
+
+Same run, same server, same keyed ``data`` table (primary key, foreign key to ``signal``): the
+floor is PostgreSQL ingesting the already-encoded rows with nothing else around them. Also
+measured: the hand-written binary encoder the load used to have, two days loaded at once on two
+connections, and the enforced foreign key of the previous schema.
+Run: ``.venv/bin/python benchmarks/bench_load.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+
+TURBINES = 50
+DAYS = 4  # 50 turbines x 4 days x 144 windows x 2 variables x 6 statistics ~ 345k rows
+RUNS = 5
+FIRST = date(2024, 1, 1)
+
+
+def fleet_stats():
+    from wind_pipeline.etl import arrays
+    from wind_pipeline.etl.catalogue import Variable
+    from wind_pipeline.etl.transform import transform
+
+    names = [f"WTG{i:02d}" for i in range(1, TURBINES + 1)]
+    minutes = 1440 * DAYS
+    start = datetime(FIRST.year, FIRST.month, FIRST.day, tzinfo=UTC)
+    micros = np.arange(minutes, dtype=np.int64) * 60_000_000 + int(start.timestamp()) * 10**6
+    rng = np.random.default_rng(7)
+    raw = pa.table(
+        {
+            "turbine_id": arrays.strings(names, np.repeat(np.arange(TURBINES), minutes)),
+            "timestamp": arrays.timestamps(np.tile(micros, TURBINES)),
+            "wind_speed": arrays.from_numpy(rng.uniform(0, 25, TURBINES * minutes)),
+            "power": arrays.from_numpy(rng.uniform(0, 3000, TURBINES * minutes)),
+        }
+    )
+    limits = {
+        "wind_speed": Variable("wind_speed", "m/s", None, 0.0, 40.0, 10.0),
+        "power": Variable("power", "kW", None, 0.0, 3000.0, 1500.0),
+    }
+    stats = transform(
+        raw, start, start + timedelta(days=DAYS), turbines=names, variables=limits
+    ).stats
+    return stats, limits
+
+
+def interleaved(rows: int, series: dict, rounds: int = RUNS) -> list[float]:
+    """Median seconds of each series, run round-robin so that the machine's drift hits all."""
+    seconds: dict[str, list[float]] = {label: [] for label in series}
+    for _ in range(rounds):
+        for label, work in series.items():
+            seconds[label].append(_seconds(work))
+    medians = []
+    for label, values in seconds.items():
+        best = statistics.median(values)
+        print(f"  {label:<62} {best:7.3f} s  {rows / best:>9,.0f} rows/s")
+        medians.append(best)
+    return medians
+
+
+# The hand-written encoder the load used to have, kept here only to measure it against the CSV.
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
+_COPY_ROW = np.dtype(
+    [("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("id_len", ">i4"), ("id", ">i4"),
+     ("value_len", ">i4"), ("value", ">f8")]
+)  # fmt: skip
+BINARY_COPY = "COPY data (timestamp, signal_id, value) FROM STDIN WITH (FORMAT binary)"
+
+
+def binary_payload(micros, signal, values) -> bytes:
+    rows = np.empty(len(micros), dtype=_COPY_ROW)
+    rows["fields"], rows["ts_len"], rows["id_len"], rows["value_len"] = 3, 8, 4, 8
+    rows["ts"], rows["id"], rows["value"] = micros - _PG_EPOCH_US, signal, values
+    return b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + rows.tobytes() + b"\xff\xff"
+
+
+def main() -> None:
+    from wind_pipeline import local_postgres
+    from wind_pipeline.etl import load as load_module
+    from wind_pipeline.etl.calendar import split_by_day
+    from wind_pipeline.etl.db import DirectDatabase, create_engine
+    from wind_pipeline.etl.schema import upgrade_schema
+
+    stats, limits = fleet_stats()
+    folder = tempfile.mkdtemp(prefix="wbload")
+    server = local_postgres.start_server(f"{folder}/pg", delete_on_exit=True)
+    try:
+        url = local_postgres.create_database(server, "target")
+        engine = create_engine(url)
+        upgrade_schema(engine)
+        engine.dispose()
+        target = DirectDatabase(url)
+        rows = sum(load_module.load(target, stats, limits).values())  # signals exist from here
+        print(f"{rows:,} target rows: {TURBINES} turbines x {DAYS} days, one run, same table")
+
+        conn = target.raw_connection()
+        melted = _melted(load_module, conn, stats)
+        csv_payload = load_module._csv(*melted)
+        binary = binary_payload(*melted)
+
+        def sql(statement: str) -> None:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+            conn.commit()
+
+        def bare_copy(statement: str, payload: bytes):
+            def run():
+                with conn.cursor() as cur:
+                    cur.execute("TRUNCATE data")
+                    cur.copy_expert(statement, io.BytesIO(payload))
+                conn.commit()
+
+            return run
+
+        def load(fresh: bool, encode=None):
+            def run():
+                if fresh:
+                    sql("TRUNCATE data")
+                if encode is None:
+                    load_module.load(target, stats, limits)
+                    return
+                real = load_module._copy
+
+                def binary_copy(cur, part, signals):
+                    micros, signal, values = load_module._melt(part, signals)
+                    cur.copy_expert(BINARY_COPY, io.BytesIO(binary_payload(micros, signal, values)))
+                    return len(micros)
+
+                load_module._copy = binary_copy
+                try:
+                    load_module.load(target, stats, limits)
+                finally:
+                    load_module._copy = real
+
+            return run
+
+        days = list(split_by_day(stats))
+
+        def two_at_once():  # replacing, like the "replacing" series it is compared with
+            pending = iter(days)
+            lock = threading.Lock()
+
+            def work():
+                while True:
+                    with lock:
+                        item = next(pending, None)
+                    if item is None:
+                        return
+                    load_module.load(target, item[1], limits)
+
+            threads = [threading.Thread(target=work) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        print("schema at head (foreign key declared, NOT ENFORCED), rounds interleaved:")
+        head = interleaved(
+            rows,
+            {
+                "floor: bare COPY FROM STDIN of the encoded CSV": bare_copy(
+                    load_module.COPY_SQL, csv_payload
+                ),
+                "bare COPY FROM STDIN of the encoded binary": bare_copy(BINARY_COPY, binary),
+                "load() into an empty table (lock, signals, delete, CSV, COPY)": load(True),
+                "load() replacing the same rows": load(False),
+                "load() replacing, hand-written binary encoder": load(False, "binary"),
+                "load() replacing, two days at once on two connections": two_at_once,
+            },
+        )
+        floor, floor_binary, fresh, replace, binary_replace, parallel = head
+        encode_csv = statistics.median(
+            _seconds(lambda: load_module._csv(*melted)) for _ in range(RUNS)
+        )
+        encode_binary = statistics.median(
+            _seconds(lambda: binary_payload(*melted)) for _ in range(RUNS)
+        )
+        print(f"  encoding alone: CSV {encode_csv:.3f} s, binary {encode_binary:.3f} s")
+
+        sql("ALTER TABLE data ALTER CONSTRAINT data_signal_id_fkey ENFORCED")
+        print("the previous schema (foreign key enforced), rounds interleaved:")
+        floor_fk, replace_fk, parallel_fk = interleaved(
+            rows,
+            {
+                "bare COPY FROM STDIN of the encoded CSV": bare_copy(
+                    load_module.COPY_SQL, csv_payload
+                ),
+                "load() replacing the same rows": load(False),
+                "load() replacing, two days at once on two connections": two_at_once,
+            },
+        )
+        sql("ALTER TABLE data ALTER CONSTRAINT data_signal_id_fkey NOT ENFORCED")
+        conn.close()
+
+        print("summary:")
+        print(
+            f"  load: {rows / fresh:,.0f} rows/s into an empty table, {rows / replace:,.0f} "
+            f"replacing (target >= 250,000); {fresh / floor:.2f}x / {replace / floor:.2f}x "
+            "the bare COPY"
+        )
+        print(
+            f"  binary encoder over CSV: load {replace / binary_replace:.2f}x, bare COPY "
+            f"{floor / floor_binary:.2f}x (kept only if >= 2x)"
+        )
+        print(f"  two connections over one: {replace / parallel:.2f}x (kept only if >= 2x)")
+        print(
+            f"  enforced foreign key: {(floor_fk - floor) / rows * 1e6:.1f} us/row in a bare "
+            f"COPY, {(replace_fk - replace) / rows * 1e6:.1f} us/row in load(); with it "
+            f"load does {rows / replace_fk:,.0f} rows/s, {rows / parallel_fk:,.0f} on two "
+            "connections"
+        )
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _seconds(work) -> float:
+    began = time.perf_counter()
+    work()
+    return time.perf_counter() - began
+
+
+def _melted(load_module, conn, stats):
+    """The (window, signal id, value) rows ``load`` writes, with the real signal ids."""
+    from wind_pipeline.etl.signals import STATISTICS
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT turbine, variable, statistic, id FROM signal")
+        ids = {(t, v, s): i for t, v, s, i in cur.fetchall()}
+    turbines = stats.column("turbine_id").to_pylist()
+    variables = stats.column("variable").to_pylist()
+    lookup = np.array(
+        [[ids[(t, v, s)] for s in STATISTICS] for t, v in zip(turbines, variables, strict=True)],
+        dtype=np.int32,
+    )
+    return load_module._melt(stats, lookup)
+
+
+if __name__ == "__main__":
+    main()
