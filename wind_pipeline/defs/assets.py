@@ -44,7 +44,13 @@ from wind_pipeline.etl.calendar import (
 )
 from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.errors import TransientError
-from wind_pipeline.etl.pipeline import blocks, days_per_block, refuse_empty_days, rows_per_day
+from wind_pipeline.etl.pipeline import (
+    BLOCK_READINGS,
+    blocks,
+    days_per_block,
+    refuse_empty_days,
+    rows_per_day,
+)
 from wind_pipeline.etl.signals import DEFAULT_VARIABLES, STATISTICS, signal_name
 
 GROUP = "wind"
@@ -78,6 +84,12 @@ class ExtractConfig(dg.Config):
     allow_empty: bool = Field(
         default=False,
         description="Write zero counts for days with no source data instead of failing.",
+    )
+    block_readings: int = Field(
+        default=BLOCK_READINGS,
+        gt=0,
+        description="Readings fetched per API request (whole days, at least one): what bounds "
+        "a run's memory, whatever the range and the fleet (about 50 bytes a reading).",
     )
 
 
@@ -153,7 +165,8 @@ def raw_readings(
 
     def days() -> Iterator[tuple[str, pa.Table]]:
         # The core's blocks: about BLOCK_READINGS readings per request, whatever the fleet.
-        for block in blocks(context.partition_keys, days_per_block(len(turbines))):
+        size = days_per_block(len(turbines), config.block_readings)
+        for block in blocks(context.partition_keys, size):
             raw = fetch_block(connector_api, block, variables, asked, config.allow_empty)
             for key, table in split_days(raw, block):
                 day = with_selection(table, turbines, limits)
