@@ -23,6 +23,7 @@ from wind_pipeline.etl.errors import TargetUnavailableError
 ENV_FILE = ".env"
 MARKER = "# Written by wind-stack"
 STACK_DIR_ENV = "WIND_STACK_DIR"  # the data folder of the stack that wrote the file
+TARGET_ENV = "TARGET_DATABASE_URL"
 COMPOSE_GUARD = {"COMPOSE_FILE": "docker/not-for-compose.yml"}  # read by compose only
 HOW_TO_START = "start it with `make run` (or `make services`: PostgreSQL and the API only)"
 
@@ -107,20 +108,31 @@ def apply(
     argv: Sequence[str] = (),
     *,
     path: Path | None = None,
-    needed: tuple[str, ...] = ("TARGET_DATABASE_URL", "CONNECTOR_API_URL"),
+    needed: tuple[str, ...] = (TARGET_ENV, "CONNECTOR_API_URL"),
 ) -> dict[str, str]:
     """Fill the variables the environment does not set from the stack's ``./.env``; return them.
 
     What ``wind-etl`` calls first, so that it finds the stack exactly as ``dagster`` does. Raises
     StackNotRunningError when it would point one of the ``needed`` variables at a stack that is
-    not running (a stopped stack's socket would only be retried until the command gives up);
-    never when ``argv`` asks for the help, which needs no stack.
+    not running (a stopped stack's socket would only be retried until the command gives up), and
+    when there is no stack at all and nothing says where the target is (neither
+    ``TARGET_DATABASE_URL`` nor ``--database-url``); never when ``argv`` asks for the help.
     """
     values = read(path)
     filled = {name: value for name, value in values.items() if not os.environ.get(name)}
     stack_dir = values.get(STACK_DIR_ENV)
-    helping = bool({"-h", "--help"} & set(argv))
-    if stack_dir and set(filled) & set(needed) and not helping and not stack_running(stack_dir):
+    if {"-h", "--help"} & set(argv):
+        pass
+    elif stack_dir and set(filled) & set(needed) and not stack_running(stack_dir):
         raise StackNotRunningError(not_running_message(stack_dir))
+    elif not values and not os.environ.get(TARGET_ENV) and not _given(argv, "--database-url"):
+        raise StackNotRunningError(
+            f"no local stack here (no ./.env written by wind-stack) and {TARGET_ENV} is not "
+            f"set: {HOW_TO_START}; or set {TARGET_ENV} (or pass --database-url)"
+        )
     os.environ.update(filled)
     return filled
+
+
+def _given(argv: Sequence[str], option: str) -> bool:
+    return any(arg == option or arg.startswith(f"{option}=") for arg in argv)

@@ -235,6 +235,7 @@ def test_another_transient_error_exits_9(monkeypatch, capsys):
         raise TransientError("a new kind of outage")
 
     monkeypatch.setattr(cli, "run", fail)
+    monkeypatch.setenv("TARGET_DATABASE_URL", "postgresql://x@127.0.0.1:9/t")  # else: no stack, 7
     assert cli.main(["2024-01-01"]) == 9
     SEEN_CODES.add(9)
     assert capsys.readouterr().err == "wind-etl: error: a new kind of outage\n"
