@@ -71,14 +71,20 @@ def run_config_args(config: dict) -> list[str]:
     return ["--config-json", json.dumps(config)]
 
 
+def full_env(env: dict[str, str | None]) -> dict[str, str]:
+    """The test's environment with ``env`` on top; a value None unsets the variable."""
+    merged = {**os.environ, **env}
+    return {name: value for name, value in merged.items() if value is not None}
+
+
 def materialize(
-    env: dict[str, str], *selection: str, timeout: float = 300
+    env: dict[str, str | None], *selection: str, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """``dagster asset materialize`` as a user types it (in the test's DAGSTER_HOME, so that a
     local stack's ``./.env`` in the repo root cannot stand in for a setting under test)."""
     return subprocess.run(
         materialize_command(*selection),
-        env={**os.environ, **env},
+        env=full_env(env),
         cwd=env["DAGSTER_HOME"],
         capture_output=True,
         text=True,

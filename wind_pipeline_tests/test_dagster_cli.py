@@ -42,7 +42,7 @@ def dagster_env(seed_source, serve_api, make_database, target_url, tmp_path) -> 
 
 @pytest.mark.slow
 def test_cli_materializes_a_fleet_partition_then_a_range_equal_to_the_sql_reference(
-    dagster_env, source_url, target_url, tmp_path
+    dagster_env, source_url, target_url, tmp_path, monkeypatch
 ) -> None:
     single = materialize(dagster_env, "--partition", "2024-01-01")
 
@@ -58,6 +58,7 @@ def test_cli_materializes_a_fleet_partition_then_a_range_equal_to_the_sql_refere
     assert_stats_equal(target_stats(target_url, *every), reference_stats(source_url, *every))
     for day in ("2024-01-02", "2024-01-03", "2024-01-04"):
         assert (tmp_path / "storage" / "raw_readings" / f"{day}.parquet").exists()
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_env["DAGSTER_POSTGRES_URL"])
     with dg.DagsterInstance.from_config(dagster_env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
         assert sorted(run.status.value for run in runs) == ["SUCCESS", "SUCCESS"]
@@ -93,7 +94,7 @@ def test_cli_run_config_turbines_limits_the_load(dagster_env, source_url, target
 
 @pytest.mark.slow
 def test_cli_names_a_missing_setting(dagster_env) -> None:
-    env = {**dagster_env, "TARGET_DATABASE_URL": ""}  # unset for Dagster's EnvVar
+    env = {**dagster_env, "TARGET_DATABASE_URL": None}
 
     result = materialize(env, "--partition", "2024-01-01")
 
