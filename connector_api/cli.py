@@ -95,11 +95,15 @@ def run_seed(args: argparse.Namespace) -> int:
             sink.close()
             os.remove(partial)
         return _fail("seed", f"database {db.safe_url(url)}: {db.first_line(error)}")
+    skipped = args.if_empty and report.rows_generated == 0
     if sink:
         sink.close()
-        os.replace(partial, args.faults_log)
+        if skipped:
+            os.remove(partial)  # nothing was generated: no log either
+        else:
+            os.replace(partial, args.faults_log)
     fleet = f"{turbines} turbine{'s' if turbines > 1 else ''}"
-    if args.if_empty and report.rows_generated == 0:
+    if skipped:
         print(f"not seeding: the source table already has rows ({fleet} asked)")
         return 0
     logged = f"; {report.faults_logged} faulty readings logged" if sink else ""

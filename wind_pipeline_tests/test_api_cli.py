@@ -94,7 +94,7 @@ def test_seed_a_fleet_with_its_faults_log(source_url, tmp_path):
     assert sum(n for _, n in counts) == 3 * 2880 - gaps
 
 
-def test_seed_if_empty_seeds_once_and_a_long_seed_reports_progress(source_url):
+def test_seed_if_empty_seeds_once_and_a_long_seed_reports_progress(source_url, tmp_path):
     args = ("seed", "--if-empty", "--start", "2024-01-01", "--database-url", source_url)
     first = run(*args, "--days", "20", "--turbines", "10")  # two blocks of days
     assert first.returncode == 0, first.stderr
@@ -102,9 +102,11 @@ def test_seed_if_empty_seeds_once_and_a_long_seed_reports_progress(source_url):
     progress = first.stderr.strip().splitlines()
     assert len(progress) >= 2 and all(" rows copied" in line for line in progress)
 
-    again = run(*args, "--days", "1")
+    log = tmp_path / "truth.csv"
+    again = run(*args, "--days", "1", "--faults", "--faults-log", str(log))
     assert again.returncode == 0 and "not seeding" in again.stdout
     assert count_rows(source_url) == 288000
+    assert list(tmp_path.iterdir()) == []  # no log of what was not seeded
 
 
 def test_serve_upgrades_a_previous_release_source(source_url):
