@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
-from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
 
 from wind_pipeline import localenv
+
+if TYPE_CHECKING:
+    from dagster._serdes import ConfigurableClassData
 
 URL_ENV = "DAGSTER_POSTGRES_URL"
 PROBE_TIMEOUT_S = 3
