@@ -152,14 +152,16 @@ def connect(source: RawConnectionSource) -> Any:
 
 
 def schema_version(source: RawConnectionSource) -> str | None:
-    """The target's Alembic revision (None: no ``alembic_version``): two tiny queries."""
+    """The target's Alembic revision, None without ``alembic_version``: one query at head."""
     conn = connect(source)
     try:
         with database_errors("reading the schema version"), conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('alembic_version') IS NOT NULL")
-            if not cur.fetchone()[0]:
+            try:
+                cur.execute("SELECT max(version_num) FROM alembic_version")
+            except Exception as exc:
+                if not _is_missing_table(exc):
+                    raise
                 return None
-            cur.execute("SELECT max(version_num) FROM alembic_version")
             return cur.fetchone()[0]
     finally:
         conn.close()
