@@ -66,18 +66,24 @@ def test_variables_and_turbines_are_normalised_once(
 
 
 def test_a_long_range_goes_in_bounded_blocks(
-    seed_source, serve_api, source_url, target_url, engine, monkeypatch
+    seed_source, serve_api, source_url, target_url, engine
 ):
     seed_source(days=5, turbines=2)
-    monkeypatch.setattr(pipeline, "BLOCK_READINGS", 2 * 1440 * 2)  # two days of two turbines
-    assert pipeline.days_per_block(2) == 2
+    two_days = 2 * 1440 * 2  # readings of two days of two turbines
+    assert pipeline.days_per_block(2, two_days) == 2
     fetched = []
     with ConnectorClient(serve_api()) as client:
         original = client.fetch
         client.fetch = lambda start, end, *a: (
             fetched.append((start, end)) or original(start, end, *a)
         )
-        reports = run_range(client, DirectDatabase(target_url), DAY, DAY + timedelta(days=4))
+        reports = run_range(
+            client,
+            DirectDatabase(target_url),
+            DAY,
+            DAY + timedelta(days=4),
+            block_readings=two_days,
+        )
     assert [(end - start).days for start, end in fetched] == [2, 2, 1]
     start, end = day_bounds(DAY, 5)
     assert len(reports) == 5

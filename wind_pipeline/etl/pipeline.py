@@ -110,6 +110,7 @@ def run_range(
     allow_empty: bool = False,
     on_day: Callable[[DayReport], None] | None = None,
     target_retries: int = TARGET_RETRIES,
+    block_readings: int = BLOCK_READINGS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DayReport]:
     """Extract, transform and load ``first``..``last`` (inclusive); one report per day.
@@ -126,7 +127,7 @@ def run_range(
     limits = catalogue.limits(names)
     asked = None if fleet == catalogue.turbines else fleet
     reports: list[DayReport] = []
-    for block in blocks(days, days_per_block(len(fleet))):
+    for block in blocks(days, days_per_block(len(fleet), block_readings)):
         start, end = day_start(block[0]), day_start(block[-1] + timedelta(days=1))
         began = time.perf_counter()
         raw = extract(client, start, end, names, asked)
