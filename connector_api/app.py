@@ -63,20 +63,20 @@ def _lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.engine = db.create_engine(settings.database_url)
+        app.state.pool = db.create_pool(settings.database_url)
         app.state.stream_slots = StreamSlots(
             settings.max_streams, wait=settings.stall_timeout_seconds
         )
         app.state.variables, app.state.turbines = None, []
         try:  # read the catalogue once; a missing table or database is retried per request
-            app.state.variables = await run_in_threadpool(load_variables, app.state.engine)
-            app.state.turbines = await run_in_threadpool(load_turbine_ids, app.state.engine)
+            app.state.variables = await run_in_threadpool(load_variables, app.state.pool)
+            app.state.turbines = await run_in_threadpool(load_turbine_ids, app.state.pool)
         except db.ERRORS as error:
             log.warning("source database not reachable at startup: %s", db.first_line(error))
         try:
             yield
         finally:
-            app.state.engine.dispose()
+            app.state.pool.dispose()
 
     return lifespan
 

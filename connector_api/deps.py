@@ -1,4 +1,4 @@
-"""The dependencies the routes declare: the engine, the catalogue, the API key, the parameters."""
+"""The dependencies the routes declare: the pool, the catalogue, the API key, the parameters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
-from sqlalchemy import Engine
+from sqlalchemy.pool import Pool
 
 from connector_api import db
 from connector_api.settings import Settings
@@ -26,19 +26,19 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+async def get_pool(request: Request) -> Pool:
+    return request.app.state.pool
 
 
-def load_variables(engine: Engine) -> list[str] | None:
+def load_variables(pool: Pool) -> list[str] | None:
     """The table's numeric columns, or None when the table does not exist yet."""
-    with db.raw_connection(engine) as conn:
+    with db.raw_connection(pool) as conn:
         return db.read_variables(conn) or None
 
 
-def load_turbine_ids(engine: Engine) -> list[str]:
+def load_turbine_ids(pool: Pool) -> list[str]:
     """The fleet's ids, ordered; empty when the turbine table does not exist yet."""
-    with db.raw_connection(engine) as conn:
+    with db.raw_connection(pool) as conn:
         return [row[0] for row in db.read_turbines(conn)]
 
 
@@ -50,7 +50,7 @@ async def get_variables(request: Request) -> list[str]:
     """
     state = request.app.state
     if state.variables is None:
-        state.variables = await run_in_threadpool(load_variables, state.engine)
+        state.variables = await run_in_threadpool(load_variables, state.pool)
     if state.variables is None:
         raise HTTPException(
             503, "the source table 'data' does not exist yet; seed it with `connector-api seed`"
@@ -62,7 +62,7 @@ async def get_turbines(request: Request) -> list[str]:
     """The fleet's ids as last read (at startup, or when a request named one not known then)."""
     state = request.app.state
     if not state.turbines:
-        state.turbines = await run_in_threadpool(load_turbine_ids, state.engine)
+        state.turbines = await run_in_threadpool(load_turbine_ids, state.pool)
     return state.turbines
 
 
@@ -79,7 +79,7 @@ async def select_turbines(
         return None
     if any(i not in fleet for i in ids):
         fleet = request.app.state.turbines = await run_in_threadpool(
-            load_turbine_ids, request.app.state.engine
+            load_turbine_ids, request.app.state.pool
         )
     unknown = [i for i in ids if i not in fleet]
     if unknown:
@@ -120,7 +120,7 @@ async def require_api_key(
         )
 
 
-EngineDep = Annotated[Engine, Depends(get_engine)]
+PoolDep = Annotated[Pool, Depends(get_pool)]
 VariablesDep = Annotated[list[str], Depends(get_variables)]
 TurbinesDep = Annotated[list[str], Depends(get_turbines)]
 ApiKey = Depends(require_api_key)

@@ -408,19 +408,18 @@ def test_a_year_streams_in_bounded_memory(seed_source, source_url):
 
 def test_the_api_connections_cannot_write(seed_source, source_url):
     seed_source(days=1)
-    engine = db.create_engine(source_url)
+    pool = db.create_pool(source_url)
     try:
-        with (
-            db.raw_connection(engine) as conn,
-            conn.cursor() as cur,
-            pytest.raises(psycopg2.errors.ReadOnlySqlTransaction),
-        ):
-            cur.execute("DELETE FROM data")
-        with db.raw_connection(engine) as conn, conn.cursor() as cur:
-            cur.execute("SHOW idle_in_transaction_session_timeout")
-            assert cur.fetchone()[0] == "1min"  # the backstop for a session left in a transaction
+        with db.raw_connection(pool) as conn, pytest.raises(db.ERRORS, match="read-only"):
+            db.fetch(conn, "DELETE FROM data RETURNING 1")
+        with db.raw_connection(pool) as conn:
+            ((timeout,),) = db.fetch(
+                conn, "SELECT current_setting('idle_in_transaction_session_timeout')"
+            )
+        assert timeout == "1min"  # the backstop for a session left in a transaction
     finally:
-        engine.dispose()
+        pool.dispose()
+    assert len(source_rows(source_url, ["power"], *ONE_DAY.values())) == 1440
 
 
 def test_the_api_recovers_when_its_connections_are_killed(seed_source, source_url, serve_api):

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from connector_api import db
 from connector_api.deps import (
     ApiKey,
-    EngineDep,
+    PoolDep,
     TurbinesDep,
     VariablesDep,
     only_parameters,
@@ -138,7 +138,7 @@ def select_variables(requested: Sequence[str] | None, allowed: Sequence[str]) ->
 )
 async def get_data(
     request: Request,
-    engine: EngineDep,
+    pool: PoolDep,
     allowed: VariablesDep,
     fleet: TurbinesDep,
     start: Annotated[
@@ -194,7 +194,7 @@ async def get_data(
     if expected_rows < CHUNK_ROWS:
         # Validation above runs on the event loop; the read and encoding take one thread hop.
         body = await run_in_threadpool(
-            respond_whole, engine, names, chosen_turbines, begin, finish, chosen
+            respond_whole, pool, names, chosen_turbines, begin, finish, chosen
         )
         if body is not None:
             return Response(body, media_type=chosen.media_type)
@@ -202,10 +202,10 @@ async def get_data(
 
 
 def respond_whole(
-    engine, names: list[str], turbines: list[str] | None, start, end, chosen: Format
+    pool, names: list[str], turbines: list[str] | None, start, end, chosen: Format
 ) -> bytes | None:
     """The whole body from one pooled read, or None when the range holds more than a chunk."""
-    with db.raw_connection(engine) as conn:
+    with db.raw_connection(pool) as conn:
         table = db.read_table(conn, names, turbines, start, end, limit=CHUNK_ROWS)
     if table.num_rows >= CHUNK_ROWS:
         return None  # more rows than minutes (readings off the minute grid): stream it

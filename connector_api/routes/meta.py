@@ -77,18 +77,17 @@ def _check(settings) -> tuple[int, Health]:
         detail = f"source database unreachable: {db.first_line(error)}"
         return 503, Health(status="unavailable", database="unreachable", detail=detail)
     try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
-                (TABLE, TURBINE_TABLE),
+        tables = db.fetch(
+            conn,
+            f"SELECT to_regclass({db.literal(TABLE)}) IS NOT NULL"
+            f" AND to_regclass({db.literal(TURBINE_TABLE)}) IS NOT NULL",
+        )
+        if not tables[0][0]:
+            detail = f"the source table {TABLE!r} does not exist yet; run `connector-api seed`"
+            return 503, Health(
+                status="unavailable", database="reachable", table="missing", detail=detail
             )
-            if not cur.fetchone()[0]:
-                detail = f"the source table {TABLE!r} does not exist yet; run `connector-api seed`"
-                return 503, Health(
-                    status="unavailable", database="reachable", table="missing", detail=detail
-                )
-            cur.execute(_RANGE_QUERY)
-            first, last = cur.fetchone()
+        ((first, last),) = db.fetch(conn, _RANGE_QUERY)
     except db.ERRORS as error:
         detail = f"source database failed a query: {db.first_line(error)}"
         return 503, Health(status="unavailable", database="error", detail=detail)

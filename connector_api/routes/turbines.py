@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from connector_api import db
-from connector_api.deps import ApiKey, EngineDep, only_parameters
+from connector_api.deps import ApiKey, PoolDep, only_parameters
 from connector_api.schema import TURBINE_PROPERTIES
 
 router = APIRouter(tags=["meta"], dependencies=[ApiKey, Depends(only_parameters())])
@@ -25,13 +25,13 @@ class TurbineOut(BaseModel):
     y: float | None = Field(description="metres, position in the farm", examples=[0.0])
 
 
-def _read(engine) -> list[TurbineOut]:
-    with db.raw_connection(engine) as conn:
+def _read(pool) -> list[TurbineOut]:
+    with db.raw_connection(pool) as conn:
         rows = db.read_turbines(conn)
     return [TurbineOut(**dict(zip(("id", *TURBINE_PROPERTIES), row, strict=True))) for row in rows]
 
 
 @router.get("/turbines", summary="The turbines /data can return")
-async def list_turbines(engine: EngineDep) -> list[TurbineOut]:
+async def list_turbines(pool: PoolDep) -> list[TurbineOut]:
     """Every turbine of the source, ordered by id; empty before the first seed."""
-    return await run_in_threadpool(_read, engine)
+    return await run_in_threadpool(_read, pool)
