@@ -31,6 +31,8 @@ BIN = Path(sys.executable).parent
 class Stack:
     folder: Path
     env: dict[str, str]
+    server: object  # the embedded PostgreSQL
+    urls: dict[str, str]  # source, target, dagster
 
     def write_module(self, name: str, source: str) -> str:
         """A module importable by ``dagster -m`` from this stack's folder; returns its name."""
@@ -70,11 +72,12 @@ def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
             name: local_postgres.create_database(server, name)
             for name in local_postgres.STACK_DATABASES
         }
-        report = seed(urls["source"], start=first_day, days=days, turbines=turbines)
-        print(
-            f"seeded {report.rows_written} rows ({days} days x {turbines} turbines) "
-            f"in {report.seconds:.1f} s"
-        )
+        if days:
+            report = seed(urls["source"], start=first_day, days=days, turbines=turbines)
+            print(
+                f"seeded {report.rows_written} rows ({days} days x {turbines} turbines) "
+                f"in {report.seconds:.1f} s"
+            )
         api_url = f"http://127.0.0.1:{_free_port()}"
         api = subprocess.Popen(
             [str(BIN / "connector-api"), "serve", "--port", api_url.rsplit(":", 1)[1],
@@ -94,7 +97,7 @@ def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
             "WIND_PIPELINE_START_DATE": first_day.isoformat(),
             "WIND_PIPELINE_STORAGE_DIR": str(folder / "storage"),
         }
-        yield Stack(folder, env)
+        yield Stack(folder, env, server, urls)
     finally:
         if api is not None:
             api.terminate()
@@ -129,3 +132,88 @@ def medians(
             samples[module].append(materialize_seconds(stack, module, *partition_args))
             print(f"  run {run + 1}/{runs} {module}: {samples[module][-1]:.2f} s", flush=True)
     return {module: statistics.median(values) for module, values in samples.items()}
+
+
+# The floor of both Dagster benchmarks: our asset graph's shape doing no work. Three assets,
+# each yielding a lazy value that a no-op IO manager consumes day by day, and the same seven
+# per-partition checks, each recording one result per day, as ours do.
+NO_WORK = """
+import warnings
+
+import dagster as dg
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+days = dg.DailyPartitionsDefinition(start_date="{first_day}", timezone="UTC")
+one_run = dg.BackfillPolicy.single_run()
+CHECKS = {checks}
+
+
+def specs(asset):
+    return [
+        dg.AssetCheckSpec(name, asset=asset, partitions_def=days, blocking=blocking)
+        for name, blocking in CHECKS.get(asset, [])
+    ]
+
+
+class NoOpIOManager(dg.ConfigurableIOManager):
+    def handle_output(self, context, obj):
+        for _ in obj or ():  # consumes a lazy value day by day, as ours does
+            pass
+
+    def load_input(self, context):
+        return list(context.asset_partition_keys)
+
+
+def streamed(context, asset):
+    yield dg.Output(((key, None) for key in context.partition_keys))
+    names = {{s.key: n for n, s in context.assets_def.check_specs_by_output_name.items()}}
+    for key in context.selected_asset_check_keys:
+        yield dg.Output(None, output_name=names[key])
+    for key in context.partition_keys:
+        for name, blocking in CHECKS.get(asset, []):
+            yield dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(asset), check_name=name, passed=True, partition=key,
+                blocking=blocking,
+            )
+
+
+@dg.asset(partitions_def=days, backfill_policy=one_run, check_specs=specs("raw_readings"))
+def raw_readings(context):
+    yield from streamed(context, "raw_readings")
+
+
+@dg.asset(partitions_def=days, backfill_policy=one_run, check_specs=specs("ten_minute_stats"))
+def ten_minute_stats(context, raw_readings):
+    yield from streamed(context, "ten_minute_stats")
+
+
+@dg.asset(partitions_def=days, backfill_policy=one_run, check_specs=specs("signal_data"))
+def signal_data(context, ten_minute_stats):
+    yield from streamed(context, "signal_data")
+
+
+defs = dg.Definitions(
+    assets=[raw_readings, ten_minute_stats, signal_data],
+    resources={{"io_manager": NoOpIOManager()}},
+    executor=dg.in_process_executor,
+)
+"""
+OUR_CHECKS = {
+    "raw_readings": [
+        ("readings_complete", False),
+        ("readings_in_physical_range", False),
+        ("readings_not_frozen", False),
+    ],
+    "ten_minute_stats": [
+        ("windows_complete", True),
+        ("statistics_consistent", True),
+        ("rejected_share", False),
+    ],
+    "signal_data": [("target_matches_stats", True)],
+}
+
+
+def no_work_graph(first_day: str, checks: dict) -> str:
+    """Source of a module defining the no-work graph, partitions from ``first_day``."""
+    return NO_WORK.format(first_day=first_day, checks=checks)

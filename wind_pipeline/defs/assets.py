@@ -29,6 +29,7 @@ from wind_pipeline.defs.io_managers import StoredDays, split_days
 from wind_pipeline.defs.metadata import (
     per_turbine_table,
     percent,
+    plain_rows,
     preview,
     records_preview,
     time_span,
@@ -357,7 +358,7 @@ def signal_data(
 
 def signal_metadata(stats: pa.Table, rows_written: int) -> dict:
     """One day in the target: rows written, and a preview of them as stored (signal, value)."""
-    first = stats.slice(0, 1).to_pylist()
+    first = plain_rows(stats.slice(0, 1))
     stored = [
         (
             signal_name(row["turbine_id"], row["variable"], statistic),
