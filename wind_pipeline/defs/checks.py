@@ -488,6 +488,6 @@ def target_totals(
     engine: sa.Engine, turbines: Sequence[str], variables: Sequence[str], day: str
 ) -> dict[str, tuple[int, float]]:
     """Rows and value sum per signal stored in the target for the day."""
-    from wind_pipeline.defs.target import signal_totals
+    from wind_pipeline.etl.target import signal_totals
 
     return signal_totals(engine, turbines, variables, *day_range(date.fromisoformat(day)))
