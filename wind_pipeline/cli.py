@@ -235,21 +235,24 @@ def run(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     with ConnectorClient(args.api_url, args.api_key, retries=args.retries) as client:
         database = DirectDatabase(args.database_url)
-        ensure_schema(args.database_url, database)  # a wrong URL fails in a second, not later
-        if days >= PROGRESS_MIN_DAYS:
-            print(f"{PROG}: loading {days} days from {args.api_url} …", file=sys.stderr)
-        reports = run_range(
-            client,
-            database,
-            first,
-            last,
-            variables=args.variables,
-            turbines=args.turbines,
-            qc=args.qc == "on",
-            allow_empty=args.allow_empty,
-            on_day=Progress(days),
-            target_retries=args.retries,
-        )
+        try:
+            ensure_schema(args.database_url, database)  # a wrong URL fails in a second
+            if days >= PROGRESS_MIN_DAYS:
+                print(f"{PROG}: loading {days} days from {args.api_url} …", file=sys.stderr)
+            reports = run_range(
+                client,
+                database,
+                first,
+                last,
+                variables=args.variables,
+                turbines=args.turbines,
+                qc=args.qc == "on",
+                allow_empty=args.allow_empty,
+                on_day=Progress(days),
+                target_retries=args.retries,
+            )
+        finally:
+            database.dispose()
     if days > 1:
         read = sum(r.rows_read for r in reports)
         written = sum(r.rows_written for r in reports)

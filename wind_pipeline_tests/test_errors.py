@@ -54,3 +54,19 @@ def test_a_refused_connection_is_transient():
     refused = "postgresql://postgres@127.0.0.1:9/target"
     with pytest.raises(errors.TargetUnavailableError, match="while connecting"):
         db.connect(db.DirectDatabase(refused))
+
+
+def test_direct_database_reuses_a_clean_connection_and_drops_a_broken_one(target_url):
+    database = db.DirectDatabase(target_url)
+    first = database.raw_connection()
+    pid = first.get_backend_pid()
+    first.close()
+    second = database.raw_connection()
+    assert second.get_backend_pid() == pid  # the same backend: no new connection per day
+    with second.cursor() as cur:
+        cur.execute("SELECT 1")  # a transaction left open: not reusable
+    second.close()
+    third = database.raw_connection()
+    assert third.get_backend_pid() != pid
+    third.close()
+    database.dispose()

@@ -75,20 +75,52 @@ def create_engine(url: str) -> sa.Engine:
 
 
 class DirectDatabase:
-    """psycopg2 connections from a URL, without SQLAlchemy (``wind-etl``; see the module doc)."""
+    """psycopg2 connections from a URL, without SQLAlchemy (``wind-etl``; see the module doc).
+
+    Like an engine's pool, it keeps the connection a caller closed cleanly and hands it to the
+    next caller: a range loads one day per ``load`` call, and a fresh backend per day cost a
+    60-day run 1.5-2x its time (3 ms to connect and warm the catalogue caches, per day).
+    """
 
     def __init__(self, url: str) -> None:
         match = _check_scheme(url)
         self.url = url
         self._dsn = "postgresql://" + url[match.end() :]
+        self._idle: Any = None
 
     def raw_connection(self) -> Any:
         import psycopg2
 
-        return psycopg2.connect(self._dsn)
+        conn, self._idle = self._idle, None
+        if conn is None or conn.closed:
+            conn = psycopg2.connect(self._dsn)
+        return _Returned(conn, self)
 
     def dispose(self) -> None:
-        """Nothing pooled, nothing to release; mirrors ``Engine.dispose``."""
+        """Close the idle connection; mirrors ``Engine.dispose``."""
+        conn, self._idle = self._idle, None
+        if conn is not None:
+            conn.close()
+
+
+class _Returned:
+    """A connection whose ``close()`` gives it back to its ``DirectDatabase`` when reusable."""
+
+    def __init__(self, conn: Any, owner: DirectDatabase) -> None:
+        self._conn, self._owner = conn, owner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def close(self) -> None:
+        import psycopg2.extensions as ext
+
+        conn = self._conn
+        idle = not conn.closed and conn.get_transaction_status() == ext.TRANSACTION_STATUS_IDLE
+        if idle and self._owner._idle is None:
+            self._owner._idle = conn
+        else:
+            conn.close()
 
 
 def is_database_error(exc: BaseException) -> bool:
