@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from wind_pipeline import localenv
 from wind_pipeline.etl.errors import (
@@ -27,7 +29,10 @@ from wind_pipeline.etl.errors import (
 )
 
 if TYPE_CHECKING:
+    from wind_pipeline.etl.db import DirectDatabase
     from wind_pipeline.etl.pipeline import DayReport
+
+T = TypeVar("T")
 
 PROG = "wind-etl"
 
@@ -79,6 +84,7 @@ exit codes:
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); the days reported are loaded
     {EXIT_INTERNAL}  internal error (a bug; a traceback is printed)"""
 PROGRESS_MIN_DAYS = 8  # shorter ranges are quick enough to need no progress lines
+INTERRUPT_GRACE_SECONDS = 2.0  # after Ctrl-C, how long the cancelled day may take to roll back
 
 
 def api_url() -> str:
@@ -239,17 +245,20 @@ def run(args: argparse.Namespace) -> int:
             ensure_schema(args.database_url, database)  # a wrong URL fails in a second
             if days >= PROGRESS_MIN_DAYS:
                 print(f"{PROG}: loading {days} days from {args.api_url} …", file=sys.stderr)
-            reports = run_range(
-                client,
+            reports = interruptible(
+                lambda: run_range(
+                    client,
+                    database,
+                    first,
+                    last,
+                    variables=args.variables,
+                    turbines=args.turbines,
+                    qc=args.qc == "on",
+                    allow_empty=args.allow_empty,
+                    on_day=Progress(days),
+                    target_retries=args.retries,
+                ),
                 database,
-                first,
-                last,
-                variables=args.variables,
-                turbines=args.turbines,
-                qc=args.qc == "on",
-                allow_empty=args.allow_empty,
-                on_day=Progress(days),
-                target_retries=args.retries,
             )
         finally:
             database.dispose()
@@ -259,6 +268,36 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - began
         print(f"total: {days} days, read {read} rows, wrote {written} rows in {seconds:.2f} s")
     return 0
+
+
+def interruptible(work: Callable[[], T], database: DirectDatabase) -> T:
+    """``work()`` in a worker thread, so that Ctrl-C is heard while a query blocks.
+
+    psycopg2 waits for the server in C and would hold the interrupt until it answers (a day
+    waiting on the lock of a Dagster run loading it: as long as that run). Here the main thread
+    hears it, asks the server to cancel (the day rolls back, days already loaded stay) and
+    re-raises it.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name=PROG, daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        database.cancel()
+        thread.join(INTERRUPT_GRACE_SECONDS)  # a stalled HTTP read is left to the process exit
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 class Progress:

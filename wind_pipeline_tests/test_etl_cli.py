@@ -273,6 +273,34 @@ def test_ctrl_c_exits_130_in_one_line(target_url):
     ]
 
 
+def test_ctrl_c_while_a_day_waits_on_a_lock_exits_130_keeping_the_days_before(
+    seed_source, serve_api, target_url
+):
+    seed_source(days=10)
+    api = serve_api()
+    holder, release = _hold_day_lock(target_url, DAY + timedelta(days=2), ["WTG01"])
+    env = {**os.environ, "TARGET_DATABASE_URL": target_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wind_pipeline.cli", "2024-01-01", "--end", "2024-01-10",
+         "--api-url", api],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    _wait_for_waiters(holder, 1)  # days 1 and 2 committed; day 3 waits on the held lock
+    began = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    waited = time.monotonic() - began
+    release()
+    assert process.returncode == 130, err
+    assert waited < 5  # heard at once, not when the lock is released
+    assert [line[:10] for line in out.splitlines()] == ["2024-01-01", "2024-01-02"]
+    assert "interrupted" in err and "Traceback" not in err
+    start, end = day_bounds(DAY, 10)
+    days = {row[2].date() for row in target_stats(target_url, start, end)}
+    assert days == {DAY, DAY + timedelta(days=1)}  # the interrupted day rolled back
+
+
 def test_a_target_restart_mid_range_is_retried_and_every_day_lands(
     seed_source, serve_api, source_url
 ):

@@ -13,6 +13,7 @@ per day); any other database failure is terminal (``DatabaseError``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from collections.abc import Iterator
@@ -87,6 +88,7 @@ class DirectDatabase:
         self.url = url
         self._dsn = "postgresql://" + url[match.end() :]
         self._idle: Any = None
+        self._lent: set[Any] = set()  # connections handed out and not given back yet
 
     def raw_connection(self) -> Any:
         import psycopg2
@@ -94,7 +96,15 @@ class DirectDatabase:
         conn, self._idle = self._idle, None
         if conn is None or conn.closed:
             conn = psycopg2.connect(self._dsn)
+        self._lent.add(conn)
         return _Returned(conn, self)
+
+    def cancel(self) -> None:
+        """Ask the server to stop whatever the lent connections are running (safe from any
+        thread): a day waiting on another run's lock rolls back instead of waiting on."""
+        for conn in list(self._lent):
+            with contextlib.suppress(Exception):
+                conn.cancel()
 
     def dispose(self) -> None:
         """Close the idle connection; mirrors ``Engine.dispose``."""
@@ -116,6 +126,7 @@ class _Returned:
         import psycopg2.extensions as ext
 
         conn = self._conn
+        self._owner._lent.discard(conn)
         idle = not conn.closed and conn.get_transaction_status() == ext.TRANSACTION_STATUS_IDLE
         if idle and self._owner._idle is None:
             self._owner._idle = conn
