@@ -294,3 +294,22 @@ def test_signal_totals_read_back_exactly_the_turbines_asked(fleet, source_url, e
         if (t, v) == ("WTG02", "power")
     ]
     assert totals["WTG02.power_count"] == (144, float(sum(counts)))
+
+
+def test_stats_read_back_from_parquet_or_pandas_load_the_same(
+    fleet, source_url, target_url, engine, tmp_path
+):
+    """What the IO manager hands over: dictionary strings, nanoseconds after a pandas trip."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stats = stats_of(source_url, turbines=("WTG01",))
+    pq.write_table(stats, tmp_path / "day.parquet")
+    back = pq.read_table(tmp_path / "day.parquet", read_dictionary=["turbine_id", "variable"])
+    nanos = back.set_column(
+        1, "timestamp", back.column("timestamp").cast(pa.timestamp("ns", "UTC"))
+    )
+    assert load(engine, stats, LIMITS) == load(engine, nanos, LIMITS)
+    start, end = day_bounds(DAY)
+    expected = reference_stats(source_url, start, end, turbines=["WTG01"])
+    assert_stats_equal(target_stats(target_url, start, end), expected)

@@ -16,11 +16,15 @@ import pyarrow.compute as pc
 
 
 def to_numpy(column: pa.ChunkedArray | pa.Array, dtype: type[np.generic]) -> np.ndarray:
-    """One numpy array of a numeric (or timestamp) column; NULL becomes NaN for floats."""
+    """One numpy array of a numeric, timestamp (µs) or date column; NULL becomes NaN for floats."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-        column = column.cast(pa.int64() if pa.types.is_timestamp(column.type) else pa.int32())
+    if pa.types.is_timestamp(column.type):  # as microseconds since the epoch, whatever the unit
+        if column.type.unit != "us":
+            column = column.cast(pa.timestamp("us", tz=column.type.tz))
+        column = column.cast(pa.int64())
+    elif pa.types.is_date(column.type):  # as days since the epoch
+        column = column.cast(pa.int32())
     target = pa.from_numpy_dtype(dtype)
     if column.type != target:
         column = column.cast(target)

@@ -72,8 +72,8 @@ def _load_day(
     join it only once the day commits (a rollback takes the new signal rows with it).
     """
     ids = dict(known)
-    turbine_ids = stats.column("turbine_id").combine_chunks().dictionary_encode()
-    variable_ids = stats.column("variable").combine_chunks().dictionary_encode()
+    turbine_ids = _dictionary(stats.column("turbine_id"))
+    variable_ids = _dictionary(stats.column("variable"))
     turbines = [str(t) for t in turbine_ids.dictionary.to_pylist()]
     names = [str(v) for v in variable_ids.dictionary.to_pylist()]
     with db.database_errors(f"loading {day.isoformat()}"):
@@ -108,6 +108,12 @@ def _load_day(
             with contextlib.suppress(Exception):  # a dead connection cannot roll back; it is gone
                 conn.rollback()
             raise
+
+
+def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    """The column dictionary-encoded (a table read back from Parquet may already be)."""
+    array = column.combine_chunks()
+    return array if pa.types.is_dictionary(array.type) else array.dictionary_encode()
 
 
 def _ensure_signals(
