@@ -1,6 +1,6 @@
-"""``wind-stack`` end to end: start, materialize one partition through the running Dagster,
-refuse a busy port, stop everything on Ctrl-C, reuse the data on a second start, and stop
-everything when a child dies.
+"""``wind-stack`` end to end: start, materialize one partition through a second ``dagster dev``
+beside the stack's (same instance), refuse a busy port, stop everything on Ctrl-C, reuse the data
+on a second start, and stop everything when a child dies.
 
 Two stack starts in all, because each costs ~20 s of ``dagster dev`` start-up on two cores.
 """
@@ -31,6 +31,7 @@ from wind_pipeline_tests.reference import (
     reference_stats,
     target_stats,
 )
+from wind_pipeline_tests.test_entry_points import code_location_and_history, own_dagster_dev
 
 pytestmark = pytest.mark.slow
 
@@ -182,8 +183,16 @@ def test_stack_serves_runs_stops_and_restarts(data_dir: Path, tmp_path: Path):
         check_busy_port_is_refused(api_port, tmp_path)
         check_second_stack_on_same_folder_is_refused(data_dir)
 
-        run_id = launch_partition_run(dagster_url, first_day.isoformat())
-        assert wait_for_run(dagster_url, run_id, tmp_path / "first.log") == "SUCCESS"
+        # A second `dagster dev`, typed beside the stack with nothing exported: same instance.
+        # A run launched from it executes once, and the stack's own UI lists it. (The stack ran
+        # in a folder of its own; the user's dagster dev needs the project's workspace.yaml.)
+        shutil.copy(Path(__file__).resolve().parents[1] / "workspace.yaml", data_dir.parent)
+        with own_dagster_dev(data_dir.parent, free_port(), tmp_path / "second.log") as second:
+            run_id = launch_partition_run(second, first_day.isoformat())
+            assert wait_for_run(second, run_id, tmp_path / "second.log") == "SUCCESS"
+        _, runs = code_location_and_history(dagster_url)
+        assert [(run["runId"], run["status"]) for run in runs] == [(run_id, "SUCCESS")]
+        assert run_starts(env, run_id) == 1
         check_target_matches_source(env, first_day)
         seeded_rows = source_rows_before(env, first_day + timedelta(days=SEED_DAYS))
 
@@ -208,6 +217,15 @@ def test_stack_serves_runs_stops_and_restarts(data_dir: Path, tmp_path: Path):
         "connector API exited (status -9); stopping the rest"
         in (tmp_path / "second.log").read_text()
     )
+
+
+def run_starts(env: dict[str, str], run_id: str) -> int:
+    """How many times the run began executing (two daemons on one instance must not double it)."""
+    with sa.create_engine(env["DAGSTER_POSTGRES_URL"]).connect() as conn:
+        query = sa.text(
+            "SELECT count(*) FROM event_logs WHERE run_id = :run AND dagster_event_type = :kind"
+        )
+        return conn.execute(query, {"run": run_id, "kind": "PIPELINE_START"}).scalar_one()
 
 
 def check_busy_port_is_refused(busy_port: int, tmp_path: Path) -> None:
