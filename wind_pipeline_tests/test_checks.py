@@ -212,10 +212,14 @@ def test_a_failing_blocking_check_stops_the_load(seed_source, materialize, targe
         stats = transform(raw, *day_bounds(DAY), turbines=turbines, variables=LIMITS).stats
         stats = with_selection(stats.slice(1), turbines, LIMITS)
         yield dg.Output([(key, stats)])
-        yield from checks.check_outputs(context)
-        yield checks.windows_complete(key, stats, turbines, tuple(LIMITS))
-        yield checks.statistics_consistent(key, stats)
-        yield checks.evaluation(checks.TEN_MINUTE_STATS, "rejected_share", key, True, {})
+        yield from checks.check_events(
+            context,
+            [
+                checks.windows_complete(key, stats, turbines, tuple(LIMITS)),
+                checks.statistics_consistent(key, stats),
+                checks.evaluation(checks.TEN_MINUTE_STATS, "rejected_share", key, True, {}),
+            ],
+        )
 
     result = materialize((raw_readings, stats_missing_a_window, signal_data), raise_on_error=False)
 

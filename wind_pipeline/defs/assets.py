@@ -183,8 +183,7 @@ def raw_readings(
                 yield key, day
 
     yield dg.Output(days(), metadata={"turbines": len(turbines), "variables": list(variables)})
-    yield from checks.check_outputs(context)
-    yield from results
+    yield from checks.check_events(context, results)
 
 
 def fetch_block(
@@ -272,8 +271,7 @@ def ten_minute_stats(
             yield key, stats
 
     yield dg.Output(days())
-    yield from checks.check_outputs(context)
-    yield from results
+    yield from checks.check_events(context, results)
 
 
 PER_TURBINE_COLUMNS = {
@@ -352,8 +350,7 @@ def signal_data(
         context.add_asset_metadata(signal_metadata(stats, rows), partition_key=key)
         results.append(checks.target_matches_stats(key, stats, actual))
     yield dg.MaterializeResult(metadata={"target": engine.url.render_as_string(hide_password=True)})
-    yield from checks.check_outputs(context)
-    yield from results
+    yield from checks.check_events(context, results)
 
 
 def signal_metadata(stats: pa.Table, rows_written: int) -> dict:

@@ -25,7 +25,7 @@ per turbine, and a failing day's description names the day and its counts.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -149,14 +149,22 @@ def evaluation(
     )
 
 
-def check_outputs(context: dg.AssetExecutionContext) -> list[dg.Output]:
-    """The (empty) outputs Dagster expects of an asset's selected checks, yielded once each.
+def check_events(
+    context: dg.AssetExecutionContext, evaluations: list[dg.AssetCheckEvaluation]
+) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
+    """What an asset yields after its value: each selected check's (empty) output once, which
+    Dagster requires, then the day-by-day evaluations of the selected checks.
 
     A range run yields many evaluations per check, so they cannot come as ``AssetCheckResult``
-    (which also yields this output, once).
+    (which would yield that output once per result).
     """
+    selected = context.selected_asset_check_keys
     names = {spec.key: name for name, spec in context.assets_def.check_specs_by_output_name.items()}
-    return [dg.Output(None, output_name=names[key]) for key in context.selected_asset_check_keys]
+    for key in selected:
+        yield dg.Output(None, output_name=names[key])
+    for found in evaluations:
+        if found.asset_check_key in selected:
+            yield found
 
 
 # --- raw_readings: facts about the source --------------------------------------------------
