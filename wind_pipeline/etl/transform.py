@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,7 @@ from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.errors import InvalidInputError
 
 UTC_US = pa.timestamp("us", tz="UTC")
+_EPOCH_DAY = date(1970, 1, 1)  # date32 counts days from it
 STATS_SCHEMA = pa.schema(
     [
         ("turbine_id", pa.string()),
@@ -195,7 +196,6 @@ def _stats_table(
     rejected: list[np.ndarray],
 ) -> pa.Table:
     width = len(columns)
-    rows = grid.windows * width
     per_turbine = width * grid.windows_per_turbine
     turbine = np.repeat(np.arange(grid.turbines), per_turbine)
     variable = np.tile(np.repeat(np.arange(width), grid.windows_per_turbine), grid.turbines)
@@ -213,19 +213,18 @@ def _stats_table(
     data["rejected"] = arrays.from_numpy(
         _interleave(rejected, grid).astype(np.int64) if width else np.empty(0, np.int64)
     )
-    assert len(count) == rows
     return pa.Table.from_pydict(data, schema=STATS_SCHEMA)
 
 
 def _quality_table(
-    names: list[str], columns: list[str], days: list, grid: _Grid, reasons: list[np.ndarray]
+    names: list[str], columns: list[str], days: list[date], grid: _Grid, reasons: list[np.ndarray]
 ) -> pa.Table:
     width = len(columns)
     # reasons[v] is indexed (turbine * days + day, status); rows go (turbine, day, variable).
     turbine = np.repeat(np.arange(grid.turbines), grid.days * width)
     day = np.tile(np.repeat(np.arange(grid.days), width), grid.turbines)
     variable = np.tile(np.arange(width), grid.segments)
-    first_day = days[0].toordinal() - 719_163 if days else 0  # days since 1970-01-01
+    first_day = (days[0] - _EPOCH_DAY).days if days else 0
     data = {
         "turbine_id": arrays.strings(names, turbine).dictionary_decode(),
         "day": arrays.from_numpy((day + first_day).astype(np.int32)).view(pa.date32()),
