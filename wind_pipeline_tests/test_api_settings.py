@@ -36,3 +36,20 @@ def test_field_names_win_over_the_environment(monkeypatch):
 def test_a_non_postgresql_url_is_refused():
     with pytest.raises(ValidationError, match="not a PostgreSQL URL"):
         Settings(database_url="mysql://x/y")
+
+
+def test_stall_timeout_and_stream_limit_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CONNECTOR_API_STALL_TIMEOUT", "7.5")
+    monkeypatch.setenv("CONNECTOR_API_MAX_STREAMS", "3")
+    settings = Settings()
+    assert (settings.stall_timeout_seconds, settings.max_streams) == (7.5, 3)
+    assert Settings(stall_timeout_seconds=2).stall_timeout_seconds == 2.0  # field name wins
+    monkeypatch.delenv("CONNECTOR_API_STALL_TIMEOUT")
+    monkeypatch.delenv("CONNECTOR_API_MAX_STREAMS")
+    assert (Settings().stall_timeout_seconds, Settings().max_streams) == (30.0, 20)
+
+
+@pytest.mark.parametrize(("field", "value"), [("stall_timeout_seconds", 0), ("max_streams", 0)])
+def test_a_limit_that_would_stop_every_stream_is_refused(field, value):
+    with pytest.raises(ValidationError, match="greater than"):
+        Settings(**{field: value})

@@ -8,6 +8,7 @@ after, none of their database sessions is left open.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -137,3 +138,40 @@ def test_a_slow_reader_is_not_a_stalled_one(api):
                 pauses += 1
     assert pauses == 3
     assert received.endswith(b"}]") and received.count(b"}") == DAYS * 1440
+
+
+def test_beyond_the_stream_limit_a_download_is_told_to_retry(seed_source, source_url, monkeypatch):
+    """One stream slot, held by a slow but steady reader: a second large download waits for
+    the stall timeout, then gets 503 with Retry-After naming the limit; small reads go on."""
+    seed_source(days=DAYS)
+    monkeypatch.setattr(data_route, "CHUNK_ROWS", 10_000)
+    settings = Settings(database_url=source_url, stall_timeout_seconds=STALL_TIMEOUT, max_streams=1)
+    started, held = threading.Event(), {}
+
+    def slow_reader(base: str) -> None:
+        with httpx.stream("GET", base + LARGE, timeout=30) as response:
+            held["status"] = response.status_code
+            received = 0
+            for piece in response.iter_bytes():
+                received += len(piece)
+                started.set()
+                time.sleep(0.03)  # about 2 MB/s: slow, never stalled
+            held["bytes"] = received
+
+    with serve(create_app(settings)) as base:
+        holder = threading.Thread(target=slow_reader, args=(base,))
+        holder.start()
+        try:
+            assert started.wait(10)
+            began = time.monotonic()
+            refused = httpx.get(base + LARGE, timeout=30)
+            waited = time.monotonic() - began
+            small = httpx.get(base + "/data", params=ONE_DAY, timeout=10)
+        finally:
+            holder.join(timeout=60)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+        assert "already streaming 1 large ranges at once" in refused.json()["detail"]
+        assert waited >= STALL_TIMEOUT * 0.9
+        assert small.status_code == 200
+        assert held == {"status": 200, "bytes": held["bytes"]} and held["bytes"] > 10_000_000
+        assert len(httpx.get(base + LARGE, timeout=30).json()) == DAYS * 1440  # free again
