@@ -1,9 +1,9 @@
 """Write ten-minute statistics into the target: one transaction per UTC day, replace not append.
 
 Per day: transaction-scoped advisory locks on exactly the (day, turbine)s being written (taken in
-sorted order, so two loads never deadlock), ensure their signal rows, delete the day's rows of
-exactly those signals, COPY the new rows. Loading WTG02 never touches WTG01's rows; a failure
-rolls the day back to its previous rows.
+sorted order, so two loads never deadlock), delete the day's rows of exactly those signals, insert
+the signal rows still missing, COPY the new rows — two round trips before the COPY. Loading WTG02
+never touches WTG01's rows; a failure rolls the day back to its previous rows.
 """
 
 from __future__ import annotations
@@ -44,9 +44,8 @@ def load(
     written: dict[date, int] = {}
     conn = db.connect(target)
     try:
-        ids: dict[SignalKey, int] = {}
         for day, part in split_by_day(stats):
-            written[day] = _load_day(conn, day, part, variables, ids)
+            written[day] = _load_day(conn, day, part, variables)
     finally:
         with contextlib.suppress(Exception):  # a dropped connection cannot be closed cleanly
             conn.close()
@@ -63,37 +62,41 @@ def lock_keys(day: date, turbines: list[str]) -> list[tuple[int, int]]:
     return [(day.toordinal(), key) for key in signed]
 
 
-def _load_day(
-    conn: Any, day: date, stats: pa.Table, variables: Mapping[str, Variable], known: dict
-) -> int:
-    """One day in one transaction; rolled back whole on any failure.
+# The signals of the day's (turbine, variable, statistic) keys, given as three parallel arrays.
+_KEYS = (
+    "unnest(%s::text[], %s::text[], %s::text[]) AS k(turbine, variable, statistic) "
+    "USING (turbine, variable, statistic)"
+)
+# One round trip opens the day: UTC for the CSV's naive timestamps, the locks (sorted), the
+# delete of exactly these signals' rows of the day, and the ids of those that exist already.
+_OPEN_DAY = [
+    "SET LOCAL TimeZone = 'UTC'",
+    "DELETE FROM data d USING signal s JOIN " + _KEYS + " "
+    "WHERE d.signal_id = s.id AND d.timestamp >= %s AND d.timestamp < %s",
+    "SELECT s.turbine, s.variable, s.statistic, s.id FROM signal s JOIN " + _KEYS,
+]
+_LOCK = "SELECT pg_advisory_xact_lock(%s, %s)"
 
-    ``known`` caches signal ids across the days of one call; ids of signals this day inserts
-    join it only once the day commits (a rollback takes the new signal rows with it).
-    """
-    ids = dict(known)
+
+def _load_day(conn: Any, day: date, stats: pa.Table, variables: Mapping[str, Variable]) -> int:
+    """One day in one transaction; rolled back whole on any failure."""
     turbine_ids = _dictionary(stats.column("turbine_id"))
     variable_ids = _dictionary(stats.column("variable"))
     turbines = [str(t) for t in turbine_ids.dictionary.to_pylist()]
     names = [str(v) for v in variable_ids.dictionary.to_pylist()]
+    wanted = [(t, v, s) for t in turbines for v in names for s in STATISTICS]
+    keys = [list(column) for column in zip(*wanted, strict=True)]
+    locks = lock_keys(day, turbines)
+    statements = [_OPEN_DAY[0], *[_LOCK] * len(locks), *_OPEN_DAY[1:]]
     with db.database_errors(f"loading {day.isoformat()}"):
         try:
             with conn.cursor() as cur:
                 cur.execute(
-                    ";".join(
-                        ["SET LOCAL TimeZone = 'UTC'"]
-                        + ["SELECT pg_advisory_xact_lock(%s, %s)"] * len(turbines)
-                    ),
-                    [k for pair in lock_keys(day, turbines) for k in pair],
+                    ";".join(statements),
+                    [*(k for pair in locks for k in pair), *keys, *day_range(day), *keys],
                 )
-                wanted = [(t, v, s) for t in turbines for v in names for s in STATISTICS]
-                _ensure_signals(cur, wanted, variables, ids)
-                start, end = day_range(day)
-                cur.execute(
-                    "DELETE FROM data WHERE signal_id = ANY(%s) "
-                    "AND timestamp >= %s AND timestamp < %s",
-                    ([ids[key] for key in wanted], start, end),
-                )
+                ids = {(t, v, s): i for t, v, s, i in cur.fetchall()}
+                _insert_missing_signals(cur, wanted, variables, ids)
                 # (turbine, variable, statistic) index → signal id, as a lookup table.
                 lookup = np.array([ids[key] for key in wanted], dtype=np.int32).reshape(
                     len(turbines), len(names), len(STATISTICS)
@@ -102,7 +105,6 @@ def _load_day(
                 variable = arrays.to_numpy(variable_ids.indices, np.int64)
                 rows = _copy(cur, stats, lookup[turbine, variable])
             conn.commit()
-            known.update(ids)
             return rows
         except BaseException:
             with contextlib.suppress(Exception):  # a dead connection cannot roll back; it is gone
@@ -116,45 +118,34 @@ def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
     return array if pa.types.is_dictionary(array.type) else array.dictionary_encode()
 
 
-def _ensure_signals(
+def _insert_missing_signals(
     cur: Any, wanted: list[SignalKey], variables: Mapping[str, Variable], ids: dict
 ) -> None:
-    """Fill ``ids`` for ``wanted``, inserting the signal rows that do not exist yet."""
-    missing = [key for key in wanted if key not in ids]
-    if not missing:
+    """Insert the signal rows of ``wanted`` not in ``ids`` yet, and add their ids."""
+    new = [key for key in wanted if key not in ids]
+    if not new:
         return
-    ids.update(_signal_ids(cur, missing))
-    new = [key for key in missing if key not in ids]
-    if new:
-        rows = [
-            (
-                signal_name(*key),
-                key[0],
-                key[1],
-                key[2],
-                signal_unit(key[2], variables[key[1]].unit if key[1] in variables else None),
-                signal_description(*key),
-            )
-            for key in new
-        ]
-        # Two first loads at once may both insert: the unique keys keep one, the other waits.
-        cur.execute(
-            "INSERT INTO signal (name, turbine, variable, statistic, unit, description) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[]) ON CONFLICT DO NOTHING",
-            [list(column) for column in zip(*rows, strict=True)],
+    rows = [
+        (
+            signal_name(*key),
+            *key,
+            signal_unit(key[2], variables[key[1]].unit if key[1] in variables else None),
+            signal_description(*key),
         )
-        ids.update(_signal_ids(cur, new))
-
-
-def _signal_ids(cur: Any, keys: list[SignalKey]) -> dict[SignalKey, int]:
+        for key in new
+    ]
+    # Two first loads at once may both insert: the unique keys keep one, the other waits.
     cur.execute(
-        "SELECT s.turbine, s.variable, s.statistic, s.id FROM signal s "
-        "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(turbine, variable, statistic) "
-        "USING (turbine, variable, statistic)",
-        [list(column) for column in zip(*keys, strict=True)],
+        "INSERT INTO signal (name, turbine, variable, statistic, unit, description) "
+        "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+        " %s::text[]) ON CONFLICT DO NOTHING",
+        [list(column) for column in zip(*rows, strict=True)],
     )
-    return {(t, v, s): i for t, v, s, i in cur.fetchall()}
+    cur.execute(
+        "SELECT s.turbine, s.variable, s.statistic, s.id FROM signal s JOIN " + _KEYS,
+        [list(column) for column in zip(*new, strict=True)],
+    )
+    ids.update({(t, v, s): i for t, v, s, i in cur.fetchall()})
 
 
 def _melt(stats: pa.Table, signal_of_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
