@@ -305,8 +305,12 @@ class RangeReader:
         self._cursor.adbc_statement.set_options(
             **{StatementOptions.BATCH_SIZE_HINT_BYTES.value: str(BATCH_BYTES)}
         )
-        self._cursor.execute(data_query(variables, turbines, start, end))
-        self._batches = self._cursor.fetch_record_batch()
+        try:
+            self._cursor.execute(data_query(variables, turbines, start, end))
+            self._batches = self._cursor.fetch_record_batch()
+        except BaseException:
+            self._cursor.close()  # ADBC refuses to close a connection with a statement open
+            raise
 
     def __iter__(self) -> Iterator[pa.Table]:
         for batch in self._batches:
