@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -56,23 +57,28 @@ class Measured:
 
 
 def measured(command: list[str], env: dict[str, str], cwd: str | None = None) -> Measured:
-    """Run ``command`` to completion, sampling its resident memory; fail loudly on failure."""
-    began = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    watched = psutil.Process(process.pid)
-    peak = helper = 0
-    while process.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-            for child in watched.children(recursive=True):
-                helper = max(helper, child.memory_info().rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    stdout, stderr = process.communicate()
-    seconds = time.perf_counter() - began
+    """Run ``command`` to completion, sampling its resident memory; fail loudly on failure.
+
+    Its output goes to files, not pipes: a year's Dagster log would fill a pipe nobody reads
+    while the process runs, and block it.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        began = time.perf_counter()
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
+        watched = psutil.Process(process.pid)
+        peak = helper = 0
+        while process.poll() is None:
+            try:
+                peak = max(peak, watched.memory_info().rss)
+                for child in watched.children(recursive=True):
+                    helper = max(helper, child.memory_info().rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+        seconds = time.perf_counter() - began
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if process.returncode != 0:
         sys.exit(f"{command[0]} failed ({process.returncode}):\n{stderr[-4000:]}")
     return Measured(seconds, peak, helper, stdout)

@@ -66,15 +66,25 @@ def wait_for_a_blocked_load(target_url: str, process: subprocess.Popen, seconds:
 
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    """The CLI in the background, its log in a file (a pipe nobody reads yet would fill up)."""
+    log = open(Path(env["DAGSTER_HOME"]) / "run.log", "w")  # noqa: SIM115 (closed by output())
+    process = subprocess.Popen(
         materialize_command(*args),
         env={**os.environ, **env},
         cwd=env["DAGSTER_HOME"],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # its own process group, killed as one
     )
+    process.log = log
+    return process
+
+
+def output(process: subprocess.Popen, timeout: float) -> str:
+    process.wait(timeout=timeout)
+    process.log.close()
+    return Path(process.log.name).read_text()
 
 
 @pytest.fixture
@@ -114,10 +124,10 @@ def test_a_target_restart_during_a_10_day_range_run_is_retried_to_the_reference(
     lock.close()  # the server dropped it already
     time.sleep(1.0)
     server.ensure_postgres_running()
-    output, _ = run.communicate(timeout=240)
+    log = output(run, timeout=240)
 
-    assert run.returncode == 0, output[-3000:]
-    assert "STEP_UP_FOR_RETRY" in output  # the load's RetryPolicy rode out the restart
+    assert run.returncode == 0, log[-3000:]
+    assert "STEP_UP_FOR_RETRY" in log  # the load's RetryPolicy rode out the restart
     every = day_bounds(FIRST, days=10)
     assert_stats_equal(target_stats(target_url, *every), reference_stats(source_url, *every))
 
@@ -140,7 +150,7 @@ def test_a_killed_range_run_leaves_each_day_old_or_complete_and_a_rerun_complete
     run = start(env, "--partition-range", "2024-01-01...2024-01-06")
     wait_for_a_blocked_load(target_url, run)
     os.killpg(run.pid, signal.SIGKILL)
-    run.wait(timeout=30)
+    output(run, timeout=30)
     lock.close()
 
     assert run.returncode == -signal.SIGKILL
