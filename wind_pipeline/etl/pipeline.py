@@ -8,7 +8,7 @@ load loses the target connection is retried whole with backoff (the failed attem
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -34,6 +34,7 @@ from wind_pipeline.etl.load import load
 from wind_pipeline.etl.transform import transform
 
 if TYPE_CHECKING:
+    from wind_pipeline.etl.catalogue import Variable
     from wind_pipeline.etl.client import ConnectorClient
     from wind_pipeline.etl.db import RawConnectionSource
 
@@ -162,13 +163,20 @@ def run_range(
     return reports
 
 
-def _load_with_retries(target, stats, limits, retries: int, sleep) -> tuple[int, int]:
+def _load_with_retries(
+    target: RawConnectionSource,
+    stats: pa.Table,
+    limits: Mapping[str, Variable],
+    retries: int,
+    sleep: Callable[[float], None],
+) -> tuple[int, int]:
     """Rows written and attempts made; a transient failure of the day is retried whole."""
-    for attempt in range(retries + 1):
+    attempt = 0
+    while True:
         try:
             return sum(load(target, stats, limits).values()), attempt + 1
         except TransientError:
-            if attempt == retries:
+            if attempt >= retries:
                 raise
             sleep(backoff_delay(attempt, TARGET_BACKOFF))
-    raise AssertionError("unreachable")
+            attempt += 1
