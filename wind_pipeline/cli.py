@@ -16,6 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from wind_pipeline import localenv
+from wind_pipeline.etl import signals
 from wind_pipeline.etl.errors import (
     ApiRejectedError,
     ApiUnavailableError,
@@ -41,7 +42,7 @@ API_KEY_ENV = "CONNECTOR_API_KEY"
 DATABASE_URL_ENV = "TARGET_DATABASE_URL"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@localhost:5432/target"
-DEFAULT_VARIABLES = "wind_speed,power"  # signals.DEFAULT_VARIABLES, without importing the core
+DEFAULT_VARIABLES = ",".join(signals.DEFAULT_VARIABLES)
 DEFAULT_RETRIES = 4
 
 # Most specific first: the first class an error is an instance of gives its code.
