@@ -7,7 +7,6 @@ see ``dagster.yaml`` for Dagster's own storage.
 import os
 
 import dagster as dg
-import pyarrow as pa
 
 from wind_pipeline.defs.assets import raw_readings, signal_data, ten_minute_stats
 from wind_pipeline.defs.io_managers import PartitionedParquetIOManager
@@ -16,10 +15,6 @@ from wind_pipeline.defs.schedules import wind_etl_daily, wind_etl_job
 
 # The IO manager's Parquet files; by default next to the local stack's data, relative to the
 # folder Dagster runs in (the repo root for `make run` and `dagster dev`).
-# Arrow buffers from the system allocator: pyarrow's default (mimalloc here) keeps freed pages,
-# so a run's resident memory grew with the fleet although its live data did not (measured, 30
-# days in one run: 10 turbines peaked 32 MB above 1 turbine with mimalloc, 3 MB with this).
-pa.set_memory_pool(pa.system_memory_pool())
 STORAGE_DIR = os.environ.get("WIND_PIPELINE_STORAGE_DIR") or ".wind/storage"
 
 

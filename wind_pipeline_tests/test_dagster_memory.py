@@ -20,7 +20,7 @@ from wind_pipeline_tests.dagster_support import (
     run_config_args,
 )
 
-TURBINES, DAYS = 10, 30
+TURBINES, DAYS = 25, 30
 VARIABLES = ["wind_speed", "power", "ambient_temperature"]
 MB = 1 << 20
 
