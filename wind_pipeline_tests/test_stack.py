@@ -306,3 +306,22 @@ def test_a_busy_port_is_named_with_the_option_that_moves_it():
         with pytest.raises(StackError, match=rf"port {port} on 127.0.0.1 .* --dagster-port"):
             check_ports_free("127.0.0.1", {"Dagster UI": (port, "--dagster-port")})
     check_ports_free("127.0.0.1", {"Dagster UI": (port, "--dagster-port")})  # free again
+
+
+def test_first_seed_of_a_fleet_seeds_every_turbine_once(source_url: str):
+    """`--seed-turbines N` reaches the generator; a second start seeds nothing."""
+    import sqlalchemy as sa
+
+    from wind_pipeline.stack import source
+
+    assert source.seed_source_if_empty(source_url, 1, turbines=3) is True
+    assert source.seed_source_if_empty(source_url, 1, turbines=3) is False
+    engine = sa.create_engine(source_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT turbine_id, count(*) FROM data GROUP BY 1 ORDER BY 1")
+            ).all()
+    finally:
+        engine.dispose()
+    assert rows == [("WTG01", 1440), ("WTG02", 1440), ("WTG03", 1440)]

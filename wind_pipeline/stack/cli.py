@@ -49,6 +49,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--seed-days", type=_positive_int, default=DEFAULT_SEED_DAYS, metavar="N",
         help="days of history to generate when the source is empty, ending today; existing "
         f"data is never touched (default: {DEFAULT_SEED_DAYS})")
+    add("--seed-turbines", type=_positive_int, default=1, metavar="N",
+        help="fleet size of that first seed: turbines WTG01 ... on the farm layout (default: 1)")
     add("--seed-faults", action="store_true",
         help="inject gaps, NULL runs, frozen values and spikes into that first seed, to see "
         "the asset checks fail")
@@ -115,7 +117,9 @@ def run_stack(args: argparse.Namespace, folder: DataFolder, env_file: Path) -> i
             db: local_postgres.create_database(server, db) for db in local_postgres.STACK_DATABASES
         }
         source.run_tool("wind-etl", "init-db", "--database-url", urls["target"])
-        source.seed_source_if_empty(urls["source"], args.seed_days, faults=args.seed_faults)
+        source.seed_source_if_empty(
+            urls["source"], args.seed_days, turbines=args.seed_turbines, faults=args.seed_faults
+        )
         start_day = source.first_source_day(urls["source"])
         env = stack_environment(args, folder, urls, start_day)
         data_folder.write_env_file(env_file, env)

@@ -52,16 +52,19 @@ def source_has_rows(url: str) -> bool:
         return conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM data)")).scalar_one()
 
 
-def seed_source_if_empty(url: str, days: int, *, faults: bool = False) -> bool:
-    """Generate ``days`` days ending yesterday when the source is empty; return whether it did.
+def seed_source_if_empty(url: str, days: int, *, turbines: int = 1, faults: bool = False) -> bool:
+    """Generate ``days`` days of ``turbines`` turbines ending yesterday when the source is empty;
+    return whether it did.
     Existing data is never touched, whatever its range."""
     if source_has_rows(url):
         say("source: has data already; not seeding")
         return False
     start = datetime.now(UTC).date() - timedelta(days=days)
     plural = "s" if days != 1 else ""
-    say(f"source: empty; generating {days} day{plural} from {start} (connector-api seed)")
+    fleet = f" of {turbines} turbines" if turbines > 1 else ""
+    say(f"source: empty; generating {days} day{plural}{fleet} from {start} (connector-api seed)")
     argv = ["connector-api", "seed", "--start", start.isoformat(), "--days", str(days)]
+    argv += ["--turbines", str(turbines)]
     output = run_tool(*argv, "--database-url", url, *(["--faults"] if faults else []))
     if output:
         say(f"source: {output.splitlines()[-1]}")
