@@ -149,17 +149,25 @@ def release_freed_memory() -> None:
 
 
 def split_days(table: pa.Table, keys: list[str]) -> Iterator[tuple[str, pa.Table]]:
-    """``(key, rows of that day)`` for every key, an empty table for a day without rows."""
+    """``(key, rows of that day)`` for every key in order, an empty table for a day without
+    rows; lazily, so only the day being written is gathered beside ``table``."""
     if TIMESTAMP_COLUMN not in table.column_names:
         raise ValueError(
             f"cannot store a table by day without a {TIMESTAMP_COLUMN!r} column "
             f"(columns: {table.column_names})"
         )
-    by_day = {day.isoformat(): part for day, part in split_by_day(table, TIMESTAMP_COLUMN)}
+    parts = split_by_day(table, TIMESTAMP_COLUMN)  # in day order, days with rows only
+    pending = next(parts, None)
     for key in keys:
-        yield key, by_day.pop(key, table.slice(0, 0))
-    if by_day:
-        yield next(iter(by_day.items()))  # handle_output names the stray day
+        if pending is not None and pending[0].isoformat() < key:
+            yield pending[0].isoformat(), pending[1]  # a stray day: handle_output refuses it
+        if pending is not None and pending[0].isoformat() == key:
+            yield key, pending[1]
+            pending = next(parts, None)
+        else:
+            yield key, table.slice(0, 0)
+    if pending is not None:
+        yield pending[0].isoformat(), pending[1]  # a stray day: handle_output names it
 
 
 def write_table(table: pa.Table, path: Path) -> None:
