@@ -159,8 +159,9 @@ def split_days(table: pa.Table, keys: list[str]) -> Iterator[tuple[str, pa.Table
     parts = split_by_day(table, TIMESTAMP_COLUMN)  # in day order, days with rows only
     pending = next(parts, None)
     for key in keys:
-        if pending is not None and pending[0].isoformat() < key:
+        while pending is not None and pending[0].isoformat() < key:
             yield pending[0].isoformat(), pending[1]  # a stray day: handle_output refuses it
+            pending = next(parts, None)
         if pending is not None and pending[0].isoformat() == key:
             yield key, pending[1]
             pending = next(parts, None)
