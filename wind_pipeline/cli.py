@@ -76,8 +76,9 @@ examples:
   {PROG} 2024-01-01 --turbines WTG01,WTG02 --qc off
   {PROG} init-db --database-url postgresql://postgres@localhost:5432/target
 
-environment: {API_URL_ENV} (default {DEFAULT_API_URL}), {API_KEY_ENV},
-{DATABASE_URL_ENV} (default {DEFAULT_DATABASE_URL}).
+environment: {API_URL_ENV} (default {DEFAULT_API_URL}), {API_KEY_ENV}, {DATABASE_URL_ENV};
+typed in the folder where `make run` runs, all three come from the stack's ./.env (an exported
+variable wins); with neither a stack nor {DATABASE_URL_ENV}, it says how to start one.
 
 exit codes:
     0  ok

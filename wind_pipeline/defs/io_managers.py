@@ -91,6 +91,11 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             context.add_output_metadata({"path": str(path), "row_count": table.num_rows})
             return
         keys = context.asset_partition_keys
+        if not keys:
+            raise ValueError(
+                f"{context.asset_key.to_user_string()}: the run names no partition of the "
+                "daily partitions (a day before WIND_PIPELINE_START_DATE or after today?)"
+            )
         days = split_days(obj, keys) if isinstance(obj, pa.Table) else obj
         expected, written, rows = set(keys), set(), 0
         for key, table in days:
