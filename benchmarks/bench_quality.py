@@ -20,23 +20,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+from bench_etl import median_seconds
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 VARIABLES = ("wind_speed", "power")
 ALL_VARIABLES = ("wind_speed", "power", "ambient_temperature")
 DAY_RUNS, YEAR_RUNS = 30, 9
 REJECTING = {"out_of_range": "out_of_range", "frozen": "frozen", "spike": "spike"}
-
-
-def median_seconds(run: Callable[[], object], repeat: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def interleaved(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:

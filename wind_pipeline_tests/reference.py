@@ -155,6 +155,17 @@ def default_limits() -> Mapping[str, Any]:
     return KNOWN_VARIABLES
 
 
+def pipeline_limits(names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The API's descriptions as the pipeline's ``Variable``s (what ``fetch_catalogue`` builds)."""
+    from wind_pipeline.etl.catalogue import Variable
+
+    return {
+        name: Variable(v.name, v.unit, v.description, v.physical_min, v.physical_max, v.max_step)
+        for name, v in default_limits().items()
+        if names is None or name in names
+    }
+
+
 def _limit(limits: Mapping[str, Any], variable: str, name: str) -> float | None:
     described = limits.get(variable)
     return None if described is None else getattr(described, name, None)

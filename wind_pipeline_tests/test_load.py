@@ -8,9 +8,7 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 
-from connector_api.schema import KNOWN_VARIABLES
 from wind_pipeline.etl import load as load_module
-from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.db import create_engine
 from wind_pipeline.etl.errors import DatabaseError, InvalidInputError, TargetUnavailableError
 from wind_pipeline.etl.load import load, lock_keys
@@ -19,6 +17,7 @@ from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,
+    pipeline_limits,
     raw_from_source,
     reference_stats,
     target_row_count,
@@ -26,11 +25,7 @@ from wind_pipeline_tests.reference import (
 )
 
 VARIABLES = ("wind_speed", "power")
-LIMITS = {
-    name: Variable(v.name, v.unit, v.description, v.physical_min, v.physical_max, v.max_step)
-    for name, v in KNOWN_VARIABLES.items()
-    if name in VARIABLES
-}
+LIMITS = pipeline_limits(VARIABLES)
 FLEET = ("WTG01", "WTG02", "WTG03")
 
 

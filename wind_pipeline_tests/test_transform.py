@@ -7,24 +7,20 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from connector_api.schema import KNOWN_VARIABLES
-from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.errors import InvalidInputError
 from wind_pipeline.etl.transform import QUALITY_SCHEMA, STATS_SCHEMA, transform
 from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,
+    pipeline_limits,
     raw_from_source,
     reference_stats,
     rows_from_stats,
 )
 
 VARIABLES = ("wind_speed", "power")
-LIMITS = {
-    name: Variable(v.name, v.unit, v.description, v.physical_min, v.physical_max, v.max_step)
-    for name, v in KNOWN_VARIABLES.items()
-}
+LIMITS = pipeline_limits()
 START, END = day_bounds(DAY)
 
 
