@@ -39,7 +39,7 @@ PROG = "wind-etl"
 
 API_URL_ENV = "CONNECTOR_API_URL"
 API_KEY_ENV = "CONNECTOR_API_KEY"
-DATABASE_URL_ENV = "TARGET_DATABASE_URL"
+DATABASE_URL_ENV = localenv.TARGET_ENV  # named once, in localenv
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@localhost:5432/target"
 DEFAULT_VARIABLES = ",".join(signals.DEFAULT_VARIABLES)
