@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from dagster_postgres import DagsterPostgresStorage
 
 from wind_pipeline import localenv
+from wind_pipeline.etl.db import first_line
 
 if TYPE_CHECKING:
     from dagster._serdes import ConfigurableClassData
@@ -69,7 +70,7 @@ def _probe(url: str, *, patient: bool) -> str | None:
             psycopg2.connect(dsn, connect_timeout=PROBE_TIMEOUT_S).close()
             return None
         except psycopg2.Error as exc:
-            error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            error = first_line(exc)
         if time.monotonic() >= deadline:
             return error
         time.sleep(1)

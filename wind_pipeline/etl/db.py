@@ -162,11 +162,15 @@ def is_connection_lost(exc: BaseException) -> bool:
     return isinstance(orig, psycopg2.OperationalError | psycopg2.InterfaceError)
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of a driver's message (it appends context lines), or the error's type."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def database_error(exc: BaseException, doing: str) -> PipelineError:
     """``TargetUnavailableError`` for a lost connection, else a one-line ``DatabaseError``."""
     orig = getattr(exc, "orig", None) or exc
-    first_line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-    message = f"target database error while {doing}: {first_line}"
+    message = f"target database error while {doing}: {first_line(orig)}"
     if is_connection_lost(exc):
         return TargetUnavailableError(message, hint=HINT)
     hint = "create the schema first: wind-etl init-db" if _is_missing_table(orig) else HINT
