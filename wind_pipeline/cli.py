@@ -237,14 +237,15 @@ def run(args: argparse.Namespace) -> int:
 
     from wind_pipeline.etl.client import ConnectorClient
     from wind_pipeline.etl.db import DirectDatabase
-    from wind_pipeline.etl.pipeline import run_range
+    from wind_pipeline.etl.pipeline import retrying, run_range
 
     days = (last - first).days + 1
     began = time.perf_counter()
     with ConnectorClient(args.api_url, args.api_key, retries=args.retries) as client:
         database = DirectDatabase(args.database_url)
         try:
-            ensure_schema(args.database_url, database)  # a wrong URL fails in a second
+            # Before the first fetch, so a wrong URL fails before any work; retried like a load.
+            retrying(lambda: ensure_schema(args.database_url, database), args.retries)
             if days >= PROGRESS_MIN_DAYS:
                 print(f"{PROG}: loading {days} days from {args.api_url} …", file=sys.stderr)
             reports = interruptible(

