@@ -157,3 +157,75 @@ def test_the_foreign_key_is_declared_but_not_enforced(target_url):
         ).scalar_one()
     assert enforced is False
     engine.dispose()
+
+
+def fleet_release_target(url: str) -> sa.Engine:
+    """A target as the fleet release (revision 0003) left it: two turbines' signals, a day each."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = db.create_engine(url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", "wind_pipeline.etl:migrations")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        for turbine in ("WTG01", "WTG02"):
+            for statistic in STATISTICS:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO signal (name, turbine, variable, statistic, unit) "
+                        "VALUES (:n, :t, 'power', :s, 'kW')"
+                    ),
+                    {"n": f"{turbine}.power_{statistic}", "t": turbine, "s": statistic},
+                )
+        conn.exec_driver_sql(
+            "INSERT INTO data SELECT s.id, t, s.id * 1000 + extract(epoch FROM t) / 600 "
+            "FROM signal s, generate_series(TIMESTAMPTZ '2024-01-01 00:00+00', "
+            "TIMESTAMPTZ '2024-01-01 23:50+00', INTERVAL '10 minutes') AS t"
+        )
+    return engine
+
+
+def test_the_fleet_release_target_gains_an_empty_loaded_day_and_keeps_every_row(target_url):
+    engine = fleet_release_target(target_url)
+    signals, data, version = snapshot(engine)
+    assert version == ["0003"] and len(signals) == 10 and len(data) == 10 * 144
+
+    assert upgrade_schema(engine) == "upgraded"
+    after = snapshot(engine)
+    assert after == (signals, data, [HEAD_REVISION])  # every row, every signal id
+    with engine.connect() as conn:
+        columns = conn.execute(
+            sa.text(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+                "WHERE table_name = 'loaded_day' ORDER BY ordinal_position"
+            )
+        ).all()
+        key = conn.execute(
+            sa.text(
+                "SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i, "
+                "unnest(i.indkey) WITH ORDINALITY k(attnum, ord) "
+                "JOIN pg_attribute a ON a.attnum = k.attnum "
+                "WHERE i.indrelid = 'loaded_day'::regclass AND i.indisprimary "
+                "AND a.attrelid = 'loaded_day'::regclass"
+            )
+        ).scalar_one()
+        records = conn.execute(sa.text("SELECT count(*) FROM loaded_day")).scalar_one()
+    assert [tuple(c) for c in columns] == [
+        ("day", "date", "NO"),
+        ("turbine", "text", "NO"),
+        ("source_version", "text", "YES"),
+        ("readings", "integer", "NO"),
+        ("variables", "ARRAY", "NO"),
+        ("quality_control", "boolean", "NO"),
+        ("rules", "text", "NO"),
+        ("loaded_at", "timestamp with time zone", "NO"),
+        ("run_id", "text", "YES"),
+    ]
+    assert key == ["day", "turbine"]
+    # No record is seeded: sync finds the days loaded before the upgrade "new" and reloads
+    # them once (migration 0004 says why).
+    assert records == 0
+    assert upgrade_schema(engine) == "current"
+    engine.dispose()

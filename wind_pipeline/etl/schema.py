@@ -1,4 +1,5 @@
-"""The target schema: a narrow ``data`` table keyed by signal, and the ``signal`` catalogue.
+"""The target schema: a narrow ``data`` table keyed by signal, the ``signal`` catalogue, and
+``loaded_day``, the record of what each (day, turbine) holds and from which source version.
 
 The models describe the schema at Alembic's head; the migrations in ``etl/migrations`` are how a
 database gets there (``upgrade_schema``), from empty or from the previous release.
@@ -6,14 +7,22 @@ database gets there (``upgrade_schema``), from empty or from the previous releas
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from wind_pipeline.etl.db import HEAD_REVISION, database_errors
 
-__all__ = ["HEAD_REVISION", "Base", "Data", "Signal", "create_schema", "upgrade_schema"]
+__all__ = [
+    "HEAD_REVISION",
+    "Base",
+    "Data",
+    "LoadedDay",
+    "Signal",
+    "create_schema",
+    "upgrade_schema",
+]
 
 BASELINE_REVISION = "0001"  # the previous release's schema
 # Key of the transaction-scoped advisory lock that serialises concurrent upgrades ("WSCH").
@@ -52,6 +61,28 @@ class Data(Base):
     signal_id: Mapped[int] = mapped_column(sa.ForeignKey("signal.id"), primary_key=True)
     timestamp: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), primary_key=True)
     value: Mapped[float] = mapped_column(sa.Double, nullable=False)
+
+
+class LoadedDay(Base):
+    """What the target holds of one (UTC day, turbine): written in the day's load transaction.
+
+    ``source_version`` is the version ``GET /days`` gave before the extract (NULL: unknown, or the
+    source had no row); ``rules`` the digest of the quality rules the transform used
+    (``etl/rules.py``). ``wind-etl sync`` and the ``source_changes`` sensor compare it with the
+    source to find the days to reload.
+    """
+
+    __tablename__ = "loaded_day"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    turbine: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    source_version: Mapped[str | None] = mapped_column(sa.Text)
+    readings: Mapped[int] = mapped_column(sa.Integer)
+    variables: Mapped[list[str]] = mapped_column(sa.ARRAY(sa.Text))
+    quality_control: Mapped[bool] = mapped_column(sa.Boolean)
+    rules: Mapped[str] = mapped_column(sa.Text)
+    loaded_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    run_id: Mapped[str | None] = mapped_column(sa.Text)
 
 
 def upgrade_schema(engine: sa.Engine) -> str:
