@@ -11,7 +11,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,6 +25,8 @@ from wind_pipeline.etl.errors import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from wind_pipeline.etl.versions import SourceDay
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 DEFAULT_TIMEOUT = 30.0  # seconds to wait for a read; a year of readings arrives well within it
@@ -137,6 +139,21 @@ class ConnectorClient:
             params["turbines"] = ",".join(turbines)
         body = self._get("/data", params)
         return _read_arrow(body, variables)
+
+    def days(
+        self, first: date, last: date, turbines: Sequence[str] | None = None
+    ) -> list[SourceDay]:
+        """``GET /days`` for ``first``..``last`` (inclusive): a row per (day, turbine) with data.
+
+        ``turbines`` None asks for every turbine. Rows come ordered by (day, turbine).
+        """
+        from wind_pipeline.etl.versions import parse_days
+
+        end = last + timedelta(days=1)  # the API's dates are half-open
+        params = {"start": first.isoformat(), "end": end.isoformat()}
+        if turbines is not None:
+            params["turbines"] = ",".join(turbines)
+        return parse_days(self.get_json("/days", params))
 
     def get_json(self, path: str, params: dict[str, str] | None = None) -> Any:
         """The JSON body of ``GET path`` (``/variables``, ``/turbines``), same retry rules."""

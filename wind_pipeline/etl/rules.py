@@ -1,0 +1,63 @@
+"""The digest of the quality rules a day was computed under, stored in ``loaded_day.rules``.
+
+A day's statistics depend on its readings *and* on the rules that judged them: each selected
+variable's limits from ``GET /variables`` (ranges, ``max_step``, and whatever else describes how a
+variable is judged, such as its kind or frozen rule) and the rules in our own code. When either
+changes, a day loaded before was computed under other rules and ``wind-etl sync`` reloads it
+(reason ``rules changed``).
+
+The digest takes every field of ``Variable`` except those that only describe it to a person
+(``unit``, ``description``), so a field added to ``Variable`` later joins the digest without a
+change here. Code rules cannot be read from data: a release that changes how a rule judges a
+reading bumps ``RULES_VERSION``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from wind_pipeline.etl.catalogue import Variable
+
+# Bump when a release changes how quality control judges a reading (docs: README, "Late and
+# corrected readings"): every day loaded under the old rules then counts as changed.
+RULES_VERSION = 1
+# Fields of ``Variable`` that never change a statistic: a new unit text is not a new rule.
+NOT_RULES = frozenset({"unit", "description"})
+DIGEST_LENGTH = 16  # hex digits: 64 bits, far beyond the number of rule sets a target meets
+
+
+def rules_digest(variables: Mapping[str, Variable], quality_control: bool) -> str:
+    """A short stable digest, e.g. ``r1-3f9a0c2d41b7e6a5``, of the rules of ``variables``.
+
+    The variables' order does not matter (each day's statistics of one variable do not depend on
+    another's). Without quality control no limit judges a reading, so the limits are left out:
+    a range change then changes nothing, and the digest says only "QC off" and the code's rules.
+    """
+    described: dict[str, Any] = {"rules_version": RULES_VERSION, "quality_control": quality_control}
+    if quality_control:
+        described["variables"] = {name: _rules_of(variables[name]) for name in sorted(variables)}
+    else:
+        described["variables"] = sorted(variables)
+    text = json.dumps(described, sort_keys=True, separators=(",", ":"), default=str)
+    return f"r{RULES_VERSION}-{hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LENGTH]}"
+
+
+def _rules_of(variable: Variable) -> dict[str, Any]:
+    return {
+        field.name: _plain(getattr(variable, field.name))
+        for field in dataclasses.fields(variable)
+        if field.name not in NOT_RULES
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready and order-stable: sets sorted, tuples as lists, enums by value."""
+    if isinstance(value, frozenset | set):
+        return sorted(_plain(item) for item in value)
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return getattr(value, "value", value)
