@@ -8,10 +8,14 @@ import os
 
 import dagster as dg
 
+from wind_pipeline.defs.alerts import alert_on_run_failure
 from wind_pipeline.defs.assets import raw_readings, signal_data, ten_minute_stats
+from wind_pipeline.defs.freshness import with_freshness
 from wind_pipeline.defs.io_managers import PartitionedParquetIOManager
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.defs.schedules import wind_etl_daily, wind_etl_job
+from wind_pipeline.defs.sensors import source_changes
+from wind_pipeline.defs.sources import scada_readings
 
 # The IO manager's Parquet files; by default next to the local stack's data, relative to the
 # folder Dagster runs in (the repo root for `make run` and `dagster dev`).
@@ -24,9 +28,10 @@ def optional_env(name: str) -> dg.EnvVar | None:
 
 
 defs = dg.Definitions(
-    assets=[raw_readings, ten_minute_stats, signal_data],
+    assets=[scada_readings, *with_freshness([raw_readings, ten_minute_stats, signal_data])],
     jobs=[wind_etl_job],
     schedules=[wind_etl_daily],
+    sensors=[source_changes, alert_on_run_failure],
     resources={
         "connector_api": ConnectorApiResource(
             base_url=dg.EnvVar("CONNECTOR_API_URL"), api_key=optional_env("CONNECTOR_API_KEY")

@@ -34,23 +34,32 @@ class Receiver:
     answer: bytes = b"ok"
 
 
+def _encoded(answer: Any) -> bytes:
+    return answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+
+
 @contextmanager
-def receiver(status: int = 200, answer: Any = b"ok") -> Iterator[Receiver]:
-    """Serve until the block ends; every request is recorded and answered ``status``/``answer``."""
+def receiver(
+    status: int = 200, answer: Any = b"ok", routes: dict[str, Any] | None = None
+) -> Iterator[Receiver]:
+    """Serve until the block ends; every request is recorded and answered ``status`` with
+    ``routes[path]`` (the path without its query) when given, else ``answer``."""
     state = Receiver(url="")
     state.status = status
-    state.answer = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+    state.answer = _encoded(answer)
+    bodies = {path: _encoded(body) for path, body in (routes or {}).items()}
 
     class Handler(BaseHTTPRequestHandler):
         def _record(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             state.requests.append(Received(self.command, self.path, dict(self.headers), body))
+            answer = bodies.get(self.path.split("?")[0], state.answer)
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(state.answer)))
+            self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
-            self.wfile.write(state.answer)
+            self.wfile.write(answer)
 
         do_GET = do_POST = _record
 

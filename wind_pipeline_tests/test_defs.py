@@ -1,5 +1,7 @@
 """The code location loads, and holds every asset, check, job and schedule by name."""
 
+from datetime import timedelta
+
 import dagster as dg
 import pytest
 
@@ -15,6 +17,7 @@ def test_every_definition_is_present_by_name() -> None:
     repository = defs.get_repository_def()
     graph = repository.asset_graph
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
+        "scada_readings",
         "raw_readings",
         "ten_minute_stats",
         "signal_data",
@@ -31,6 +34,10 @@ def test_every_definition_is_present_by_name() -> None:
     assert repository.has_job("wind_etl_job")
     assert repository.has_schedule_def("wind_etl_daily")
     assert defs.get_schedule_def("wind_etl_daily").job_name == "wind_etl_job"
+    assert repository.has_sensor_def("source_changes")
+    assert repository.has_sensor_def("alert_on_run_failure")
+    policy = graph.get(dg.AssetKey("signal_data")).freshness_policy
+    assert policy.fail_window.to_timedelta() == timedelta(days=2)
 
 
 def test_assets_are_grouped_partitioned_and_single_run_backfilled() -> None:

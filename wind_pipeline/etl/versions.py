@@ -15,6 +15,8 @@ from typing import Any
 
 from wind_pipeline.etl.errors import TerminalError
 
+EMPTY = "empty"  # the version of a day without any reading
+
 
 @dataclass(frozen=True)
 class SourceDay:
@@ -63,10 +65,10 @@ def day_version(versions: Iterable[tuple[str, str]]) -> str:
     """One version for a whole day from its (turbine, version) pairs, in any order.
 
     What a day's partition shows as its data version: it changes when any turbine's does, and a
-    day without any reading has the version of nothing (``"empty"``).
+    day without any reading has the version ``EMPTY``.
     """
     pairs = sorted(versions)
     if not pairs:
-        return "empty"
+        return EMPTY
     text = "\n".join(f"{turbine}\t{version}" for turbine, version in pairs)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
