@@ -129,3 +129,36 @@ def test_the_compare_against_a_real_loaded_day_table(engine):
 @pytest.mark.parametrize("turbines", [None, ["WTG01"]])
 def test_read_records_of_an_empty_table_is_empty(engine, turbines):
     assert read_records(engine, DAY, DAY, turbines) == {}
+
+
+def test_compare_reads_get_days_and_the_records_of_the_window(engine):
+    """``compare`` end to end: /days over HTTP (the route's JSON contract), the real table."""
+    from wind_pipeline.etl.client import ConnectorClient
+    from wind_pipeline.etl.sync import compare
+    from wind_pipeline_tests.http_receiver import receiver
+
+    record = DayRecord(
+        DAY,
+        ("WTG01", "WTG02"),
+        {"WTG01": "v1", "WTG02": "v1"},
+        {"WTG01": 9, "WTG02": 9},
+        ("power",),
+        True,
+        "r1",
+    )
+    in_transaction(engine, record.write)
+    body = [
+        {
+            "day": DAY.isoformat(),
+            "turbine_id": "WTG01",
+            "readings": 10,
+            "first_timestamp": "2026-11-30T00:00:00Z",
+            "last_timestamp": "2026-11-30T00:09:00Z",
+            "version": "v2",
+        }
+    ]
+    with receiver(routes={"/days": body}) as api, ConnectorClient(api.url, retries=0) as client:
+        source, found = compare(client, engine, DAY, DAY, turbines=["WTG02", "WTG01"], rules="r1")
+    assert [row.version for row in source] == ["v2"]
+    assert [(c.turbine, c.reason) for c in found] == [("WTG01", "changed"), ("WTG02", "retracted")]
+    assert api.requests[0].path == "/days?start=2026-11-30&end=2026-12-01&turbines=WTG01%2CWTG02"
