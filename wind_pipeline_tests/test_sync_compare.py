@@ -161,6 +161,8 @@ def test_the_rules_digest_follows_the_limits_and_nothing_else():
     assert rules_digest({"power": POWER, "wind_speed": SPEED}, True) == base  # order-free
     renamed = dataclasses.replace(SPEED, unit="km/h", description="other words")
     assert rules_digest({"wind_speed": renamed, "power": POWER}, True) == base
+    as_ints = dataclasses.replace(SPEED, physical_min=0, physical_max=60, max_step=15)
+    assert rules_digest({"wind_speed": as_ints, "power": POWER}, True) == base
     for changed in (
         dataclasses.replace(SPEED, physical_max=50.0),
         dataclasses.replace(SPEED, physical_min=None),

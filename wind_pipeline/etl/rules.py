@@ -55,7 +55,10 @@ def _rules_of(variable: Variable) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready and order-stable: sets sorted, tuples as lists, enums by value."""
+    """JSON-ready and order-stable: sets sorted, tuples as lists, enums by value, and numbers
+    as floats (a limit of ``60`` and one of ``60.0`` are the same rule)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if isinstance(value, frozenset | set):
         return sorted(_plain(item) for item in value)
     if isinstance(value, tuple | list):
