@@ -276,3 +276,29 @@ def test_a_request_of_the_sensor_runs_the_real_assets(seed_source, serve_api, ta
     assert target_row_count(target_url, start, end) == target_row_count(
         target_url, start, end, "WTG02"
     )
+
+
+def test_observing_scada_readings_records_each_days_version():
+    """ "Observe" in the UI: one observation per day of the window with readings."""
+    from dagster._core.definitions.observe import observe  # Dagster 1.13 exports it no more
+
+    from wind_pipeline.defs.sources import scada_readings
+
+    _, last = partition_window(datetime.now(UTC).date())
+    before = last - timedelta(days=1)
+    rows = [row(before, "WTG01", "a"), row(last, "WTG01", "b"), row(last, "WTG02", "c")]
+    with receiver(routes={"/days": days_body(rows)}) as api:
+        result = observe(
+            [scada_readings],
+            instance=dg.DagsterInstance.ephemeral(),
+            resources={"connector_api": ConnectorApiResource(base_url=api.url, retries=0)},
+        )
+    assert result.success
+    seen = {
+        e.event_specific_data.asset_observation.partition: e.event_specific_data.asset_observation
+        for e in result.get_asset_observation_events()
+    }
+    assert {day: o.tags[DATA_VERSION_TAG] for day, o in seen.items()} == {
+        before.isoformat(): day_version([("WTG01", "a")]),
+        last.isoformat(): day_version([("WTG01", "b"), ("WTG02", "c")]),
+    }
