@@ -228,4 +228,19 @@ def test_the_fleet_release_target_gains_an_empty_loaded_day_and_keeps_every_row(
     # them once (migration 0004 says why).
     assert records == 0
     assert upgrade_schema(engine) == "current"
+    assert sync_after_upgrade(engine) == [("WTG01", "new"), ("WTG02", "new")]
     engine.dispose()
+
+
+def sync_after_upgrade(engine: sa.Engine) -> list[tuple[str, str]]:
+    """What the compare makes of the day loaded before the upgrade, its source unchanged."""
+    from datetime import UTC, date, datetime
+
+    from wind_pipeline.etl.record import read_records
+    from wind_pipeline.etl.sync import changes
+    from wind_pipeline.etl.versions import SourceDay
+
+    day, at = date(2024, 1, 1), datetime(2024, 1, 1, tzinfo=UTC)
+    source = [SourceDay(day, t, 1440, at, at, "v1") for t in ("WTG01", "WTG02")]
+    records = read_records(engine, day, day)
+    return [(c.turbine, c.reason) for c in changes(source, records, first=day, last=day, rules="r")]
