@@ -19,6 +19,7 @@ from wind_pipeline.etl.sync import (
     day_lines,
     default_window,
     lookback_days,
+    turbines_by_day,
 )
 from wind_pipeline.etl.versions import SourceDay, day_version, parse_days
 from wind_pipeline_tests.http_receiver import receiver
@@ -105,6 +106,7 @@ def test_contiguous_days_group_into_ranges_with_the_union_of_turbines():
         (D4, D4, ("C",), ("retracted",), 1),
     ]
     assert changed_ranges([]) == []
+    assert turbines_by_day(found_) == {D1: ("A", "B"), D2: ("A",), D4: ("C",)}
 
 
 def test_one_line_per_day_with_the_reason():

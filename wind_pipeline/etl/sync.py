@@ -150,6 +150,15 @@ def changed_ranges(found: Iterable[Change]) -> list[ChangedRange]:
     return ranges
 
 
+def turbines_by_day(found: Iterable[Change]) -> dict[date, tuple[str, ...]]:
+    """The changed turbines of each day, in day order: what ``wind-etl sync`` loads per day
+    (one transaction per day, only its changed turbines)."""
+    by_day: dict[date, set[str]] = {}
+    for change in found:
+        by_day.setdefault(change.day, set()).add(change.turbine)
+    return {day: tuple(sorted(turbines)) for day, turbines in sorted(by_day.items())}
+
+
 def day_lines(found: Iterable[Change]) -> list[str]:
     """One line per day, e.g. ``2026-11-30: WTG01 changed v1 → v2; WTG02, WTG03 new``.
 
