@@ -367,15 +367,20 @@ def test_without_qc_off_the_circle_readings_are_still_angles():
 
 
 def test_the_readme_example():
-    """The README's worked example, as the code computes it."""
-    x = np.array([350.0, 355.0, 5.0, 10.0])
-    count, mean, low, high, std = circular.window_stats(np.zeros(4, np.int64), x, 1)
-    assert count[0] == 4 and abs((mean[0] + 180) % 360 - 180) < 1e-9
+    """The README's worked example ("Directions"), as the code computes it."""
+    x = np.array([350.0, 355.0, 5.0, 10.0, 352.0, 8.0, 358.0, 2.0, 351.0, 9.0])
+    count, mean, low, high, std = circular.window_stats(np.zeros(10, np.int64), x, 1)
+    assert count[0] == 10 and abs((mean[0] + 180) % 360 - 180) < 1e-9
     assert (low[0], high[0]) == pytest.approx((350.0, 10.0))
     r = math.hypot(np.mean(np.sin(np.radians(x))), np.mean(np.cos(np.radians(x))))
     epsilon = math.sqrt(1 - r * r)
     sigma = math.degrees(math.asin(epsilon)) * (1 + (2 / math.sqrt(3) - 1) * epsilon**3)
-    assert std[0] == pytest.approx(sigma, abs=1e-9) and std[0] == pytest.approx(7.9066, abs=1e-4)
+    assert std[0] == pytest.approx(sigma, abs=1e-9) and round(std[0], 3) == 7.403
+    assert (x.mean(), round(x.std(ddof=1), 1)) == (180.0, 182.6)  # taken as numbers
+    assert circular.difference(np.array([10.0, 350.0]), np.array([355.0, 10.0])).tolist() == [
+        15.0,
+        -20.0,
+    ]
 
 
 def test_wide_windows_are_those_spread_over_180_around_the_mean_or_without_one():
