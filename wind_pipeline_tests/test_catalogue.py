@@ -12,6 +12,7 @@ from wind_pipeline.etl.catalogue import (
     Variable,
     fetch_catalogue,
     normalise_names,
+    source_variables,
     with_derived,
 )
 from wind_pipeline.etl.client import ConnectorClient
@@ -150,3 +151,13 @@ def test_a_variable_survives_a_json_round_trip():
 def test_an_unknown_kind_is_refused():
     with pytest.raises(TerminalError, match="kind 'spherical'"):
         Variable("x", kind="spherical")
+
+
+def test_source_variables_stand_in_for_yaw_error():
+    variables = with_derived(
+        {v["name"]: Variable(**{**v, "description": None}) for v in DIRECTIONS_VARIABLES}
+    )
+    chosen = [variables["yaw_error"], variables["power"], variables["wind_direction"]]
+    sources = source_variables(chosen)
+    assert list(sources) == ["wind_direction", "nacelle_position", "power"]
+    assert sources["nacelle_position"] == variables["nacelle_position"]

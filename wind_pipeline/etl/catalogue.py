@@ -135,7 +135,13 @@ class Catalogue:
 
 def source_columns(variables: Iterable[Variable]) -> tuple[str, ...]:
     """The source columns of ``variables``, each once, in order."""
-    return tuple(dict.fromkeys(column for v in variables for column in v.columns))
+    return tuple(source_variables(variables))
+
+
+def source_variables(variables: Iterable[Variable]) -> dict[str, Variable]:
+    """The source columns of ``variables`` with their rules, each once, in order: what a check
+    of the raw readings judges (``yaw_error`` stands for its two columns)."""
+    return {v.name: v for variable in variables for v in (variable.sources or (variable,))}
 
 
 def with_derived(variables: Mapping[str, Variable]) -> dict[str, Variable]:
