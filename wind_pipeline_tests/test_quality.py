@@ -30,6 +30,7 @@ from wind_pipeline.etl import quality
 from wind_pipeline.etl.calendar import MINUTE_US
 from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.transform import transform
+from wind_pipeline_tests.conftest import serve
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     pipeline_limits,
@@ -342,25 +343,44 @@ def _farm_day(r):
     fill(r, "ambient_temperature", range(700, 709), 7.3)  # 9 minutes: valid
 
 
+def _farm_api():
+    """A stand-in connector API whose GET /variables serves FARM's rules, over real HTTP."""
+    from dataclasses import asdict
+
+    from fastapi import FastAPI
+
+    served = [{k: v for k, v in asdict(rule).items() if k != "sources"} for rule in FARM.values()]
+    app = FastAPI()
+    app.get("/variables")(lambda: served)
+    app.get("/turbines")(lambda: [{"id": TURBINE}])
+    return serve(app)
+
+
 def test_a_real_farms_rules_come_from_the_catalogue(source):
     """Power -17.9 and 3200 kW valid, calm and idle and clipped runs valid, a stuck 7.3 °C frozen;
-    the statistics equal the SQL reference reading the same catalogue."""
+    the statistics equal the SQL reference, both reading the rules from ``GET /variables``."""
+    from wind_pipeline.etl.catalogue import fetch_catalogue
+    from wind_pipeline.etl.client import ConnectorClient
+
+    with _farm_api() as url, ConnectorClient(url) as client:
+        served = {item["name"]: item for item in client.get_json("/variables")}
+        catalogue = fetch_catalogue(client).variables
     readings = clean_days(1)
     _farm_day(readings)
     insert(source, readings)
     start, end = D0, D0 + timedelta(days=1)
     variables = ("wind_speed", "power", "ambient_temperature")
-    statuses = _statuses(source, start, end, limits=FARM, variables=variables)
+    statuses = _statuses(source, start, end, limits=served, variables=variables)
     assert {key: n for key, n in statuses.items() if key[1] != "valid"} == {
         ("ambient_temperature", "frozen"): 10
     }
     before = _statuses(source, start, end, limits=RULES, variables=variables)
     assert before["power", "out_of_range"] == 10 + 5  # the old range rejected them
     expected = reference_stats(
-        source, start, end, turbines=[TURBINE], variables=variables, limits=FARM
+        source, start, end, turbines=[TURBINE], variables=variables, limits=served
     )
     raw = raw_from_source(source, start, end, variables, [TURBINE])
-    got = pipeline_stats(raw, start, end, turbines=[TURBINE], variables=variables, limits=FARM)
+    got = pipeline_stats(raw, start, end, turbines=[TURBINE], variables=variables, limits=catalogue)
     assert_stats_equal(got, expected)
     power = {row[2]: row for row in got if row[1] == "power"}
     assert power[at(90)][4:6] == (-17.9, -2.0) and power[at(90)][7:] == (10, 0)
