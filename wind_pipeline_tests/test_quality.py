@@ -1,10 +1,14 @@
-"""QC (SPEC §11) against the SQL reference, on hand-written edge cases in a real source database.
+"""QC (README "Data quality") against its two independent readings: the SQL reference
+(``reference.py``) on hand-written edge cases in a real source database, and a plain-Python
+per-reading oracle (``plain_status``) on generated ones.
 
-Each case is one or two days of smooth, clean readings (no two consecutive values equal, every
-step far below ``max_step``) with a few readings edited. For each case the test asserts twice:
-the SQL reference finds the statuses the case is about (so the case tests what its name says),
-and the pipeline's statistics (mean, min, max, std, count, rejected of every window) equal the
-SQL's to 1e-9.
+Each edge case is one or two days of smooth, clean readings (no two consecutive values equal,
+every step far below ``max_step``) with a few readings edited. For each case the test asserts
+twice: the SQL reference finds the statuses the case is about (so the case tests what its name
+says), and the transform's statistics (mean, min, max, std, count, rejected of every window) equal
+the SQL's to 1e-9. The cases judge by catalogues built here by hand: ``RULES`` (the rules the
+cases were written for: the bounds may repeat) and ``FARM`` (the ranges and frozen rules of a real
+farm: ``frozen_minutes``, ``frozen_exempt``), read by the SQL and the pipeline alike.
 """
 
 from __future__ import annotations
@@ -17,17 +21,19 @@ from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector_api.schema import KNOWN_VARIABLES
 from wind_pipeline.etl import quality
 from wind_pipeline.etl.calendar import MINUTE_US
+from wind_pipeline.etl.catalogue import Variable
+from wind_pipeline.etl.transform import transform
+from wind_pipeline_tests.conftest import serve
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
+    pipeline_limits,
     raw_from_source,
     reference_stats,
     reference_status,
@@ -39,6 +45,21 @@ D0 = datetime(2024, 1, 1, tzinfo=UTC)
 TURBINE = "WTG01"
 VARIABLES = ("wind_speed", "power")
 MINUTE = timedelta(minutes=1)
+
+# The rules the edge cases were written for (a source that serves no frozen_exempt: the bounds
+# may repeat), and a real farm's (power may be negative when idle; listed values may repeat).
+RULES = {
+    "wind_speed": Variable("wind_speed", "m/s", None, 0.0, 40.0, 10.0),
+    "power": Variable("power", "kW", None, 0.0, 3000.0, 1500.0),
+    "ambient_temperature": Variable("ambient_temperature", "°C", None, -40.0, 50.0, 5.0),
+}
+FARM = {
+    "wind_speed": Variable("wind_speed", "m/s", None, 0.0, 40.0, 10.0, frozen_exempt=(0.0,)),
+    "power": Variable("power", "kW", None, -150.0, 3450.0, 1500.0, frozen_exempt=(0.0, 3000.0)),
+    "ambient_temperature": Variable(
+        "ambient_temperature", "°C", None, -40.0, 50.0, 5.0, frozen_exempt=()
+    ),
+}
 
 SOURCE_DDL = (
     """CREATE TABLE turbine (id text PRIMARY KEY, rated_power float8, cut_in float8,
@@ -62,7 +83,12 @@ def clean_days(days: int) -> Readings:
     for m in range(1440 * days):
         wind = 8.0 + 2.0 * math.sin(m / 90.0) + 1e-3 * m
         power = 1000.0 + 80.0 * math.sin(m / 70.0) + 1e-2 * m
-        readings[D0 + m * MINUTE] = {"wind_speed": wind, "power": power}
+        temperature = 7.0 + 3.0 * math.sin(m / 200.0) + 1e-4 * m
+        readings[D0 + m * MINUTE] = {
+            "wind_speed": wind,
+            "power": power,
+            "ambient_temperature": temperature,
+        }
     return readings
 
 
@@ -252,110 +278,43 @@ def source(source_url) -> str:
 
 def insert(url: str, readings: Readings, turbine: str = TURBINE) -> None:
     rows = [
-        {"t": turbine, "ts": ts, "w": row.get("wind_speed"), "p": row.get("power")}
+        {
+            "t": turbine,
+            "ts": ts,
+            "w": row.get("wind_speed"),
+            "p": row.get("power"),
+            "a": row.get("ambient_temperature"),
+        }
         for ts, row in sorted(readings.items())
     ]
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                'INSERT INTO data (turbine_id, "timestamp", wind_speed, power)'
-                " VALUES (:t, :ts, :w, :p)"
+                'INSERT INTO data (turbine_id, "timestamp", wind_speed, power, ambient_temperature)'
+                " VALUES (:t, :ts, :w, :p, :a)"
             ),
             rows,
         )
     engine.dispose()
 
 
-def qc_stats(raw: pa.Table, start, end, *, turbines, variables, limits, qc=True) -> list[tuple]:
-    """Window statistics from ``quality.classify`` with plain numpy (no pandas, no SQL)."""
-    turbine_index = {t: i for i, t in enumerate(turbines)}
-    codes = np.array([turbine_index[t] for t in raw.column("turbine_id").to_pylist()], np.int64)
-    ts = raw.column("timestamp").cast(pa.int64()).to_numpy()
-    start_us = int(start.timestamp() * 1e6)
-    n_windows = int((end - start).total_seconds()) // 600
-    window = (ts - start_us) // 600_000_000
-    group = codes * n_windows + window
-    n_groups = len(turbines) * n_windows
-    rows = []
-    for variable in variables:
-        values = raw.column(variable).to_numpy(zero_copy_only=False).astype(np.float64)
-        if qc:
-            status = quality.classify(quality.day_segments(codes, ts), ts, values, limits[variable])
-        else:
-            status = quality.classify_plain(values)
-        valid = quality.is_valid(status)
-        count = np.bincount(group[valid], minlength=n_groups)
-        rejected = np.bincount(group[quality.is_rejected(status)], minlength=n_groups)
-        total = np.bincount(group[valid], values[valid], minlength=n_groups)
-        mean = total / np.maximum(count, 1)
-        dev = values[valid] - mean[group[valid]]
-        square = np.bincount(group[valid], dev * dev, minlength=n_groups)
-        low = np.full(n_groups, np.inf)
-        np.minimum.at(low, group[valid], values[valid])
-        high = np.full(n_groups, -np.inf)
-        np.maximum.at(high, group[valid], values[valid])
-        for g in range(n_groups):
-            turbine, w = turbines[g // n_windows], g % n_windows
-            c = int(count[g])
-            some, two = c >= 1, c >= 2
-            rows.append(
-                (
-                    turbine,
-                    variable,
-                    start + timedelta(minutes=10 * w),
-                    float(mean[g]) if some else None,
-                    float(low[g]) if some else None,
-                    float(high[g]) if some else None,
-                    math.sqrt(square[g] / (c - 1)) if two else None,
-                    c,
-                    int(rejected[g]),
-                )
-            )
-    rows.sort(key=lambda row: row[:3])
-    return rows
+def pipeline_stats(raw, start, end, *, turbines, variables, limits, qc=True) -> list[tuple]:
+    """The statistics under test: the core's transform, judging by ``limits``."""
+    described = {v: limits[v] for v in variables}
+    result = transform(raw, start, end, turbines=turbines, variables=described, qc=qc)
+    return rows_from_stats(result.stats)
 
 
-def _transform():
-    """The core's transform, once it has the fleet signature; else None (those tests skip)."""
-    from wind_pipeline.etl import transform as module
-
-    return getattr(module, "transform", None) if hasattr(module, "Transformed") else None
-
-
-@pytest.fixture(params=["classify", "transform"])
-def pipeline_stats(request) -> Callable[..., list[tuple]]:
-    """The statistics under test: through classify + numpy, and through the core's transform."""
-    if request.param == "classify":
-        return qc_stats
-    transform = _transform()
-    if transform is None:
-        pytest.skip("wind_pipeline.etl.transform.transform (fleet signature) not landed yet")
-    from wind_pipeline.etl.catalogue import Variable
-
-    def through_transform(raw, start, end, *, turbines, variables, limits, qc=True):
-        described = {
-            v: Variable(
-                v,
-                physical_min=limits[v].physical_min,
-                physical_max=limits[v].physical_max,
-                max_step=limits[v].max_step,
-            )
-            for v in variables
-        }
-        result = transform(raw, start, end, turbines=turbines, variables=described, qc=qc)
-        return rows_from_stats(result.stats)
-
-    return through_transform
-
-
-def _statuses(url, start, end) -> Counter:
-    found = reference_status(url, start, end, turbines=[TURBINE], variables=VARIABLES)
+def _statuses(url, start, end, limits=RULES, variables=VARIABLES) -> Counter:
+    found = reference_status(
+        url, start, end, turbines=[TURBINE], variables=variables, limits=limits
+    )
     return Counter((variable, status) for _, variable, _, _, status in found)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
-def test_edge_case_matches_sql(source, pipeline_stats, case):
+def test_edge_case_matches_sql(source, case):
     readings = clean_days(case.days)
     case.edit(readings)
     insert(source, readings)
@@ -364,51 +323,104 @@ def test_edge_case_matches_sql(source, pipeline_stats, case):
     statuses = _statuses(source, start, end)
     assert {key: n for key, n in statuses.items() if key[1] != "valid"} == case.expect
 
-    expected = reference_stats(source, start, end, turbines=[TURBINE], limits=KNOWN_VARIABLES)
+    expected = reference_stats(source, start, end, turbines=[TURBINE], limits=RULES)
     assert len(expected) == 2 * 144 * case.days
     raw = raw_from_source(source, start, end, VARIABLES, [TURBINE])
-    got = pipeline_stats(
-        raw, start, end, turbines=[TURBINE], variables=VARIABLES, limits=KNOWN_VARIABLES
-    )
+    got = pipeline_stats(raw, start, end, turbines=[TURBINE], variables=VARIABLES, limits=RULES)
     assert_stats_equal(got, expected)
 
 
-def test_off_grid_readings_never_make_a_window_count_above_ten(source, pipeline_stats):
+def _farm_day(r):
+    idle = [-5.0, -10.0, -12.0, -17.9, -15.0, -8.0, -3.0, -6.0, -11.0, -2.0]
+    for i, value in enumerate(idle):  # self-consumption of an idle turbine
+        set_value(r, "power", 90 + i, value)
+    for i, value in enumerate([3200.0, 3210.0, 3150.0, 3300.0, 3449.0]):  # brief overshoot
+        set_value(r, "power", 200 + i, value)
+    fill(r, "wind_speed", range(300, 360), 0.0)  # an hour of calm below the anemometer's threshold
+    fill(r, "power", range(400, 420), 0.0)  # idle
+    fill(r, "power", range(500, 520), 3000.0)  # clipped at rated power
+    fill(r, "ambient_temperature", range(600, 610), 7.3)  # 10 minutes: a stuck sensor
+    fill(r, "ambient_temperature", range(700, 709), 7.3)  # 9 minutes: valid
+
+
+def _farm_api():
+    """A stand-in connector API whose GET /variables serves FARM's rules, over real HTTP."""
+    from dataclasses import asdict
+
+    from fastapi import FastAPI
+
+    served = [{k: v for k, v in asdict(rule).items() if k != "sources"} for rule in FARM.values()]
+    app = FastAPI()
+    app.get("/variables")(lambda: served)
+    app.get("/turbines")(lambda: [{"id": TURBINE}])
+    return serve(app)
+
+
+def test_a_real_farms_rules_come_from_the_catalogue(source):
+    """Power -17.9 and 3200 kW valid, calm and idle and clipped runs valid, a stuck 7.3 °C frozen;
+    the statistics equal the SQL reference, both reading the rules from ``GET /variables``."""
+    from wind_pipeline.etl.catalogue import fetch_catalogue
+    from wind_pipeline.etl.client import ConnectorClient
+
+    with _farm_api() as url, ConnectorClient(url) as client:
+        served = {item["name"]: item for item in client.get_json("/variables")}
+        catalogue = fetch_catalogue(client).variables
+    readings = clean_days(1)
+    _farm_day(readings)
+    insert(source, readings)
+    start, end = D0, D0 + timedelta(days=1)
+    variables = ("wind_speed", "power", "ambient_temperature")
+    statuses = _statuses(source, start, end, limits=served, variables=variables)
+    assert {key: n for key, n in statuses.items() if key[1] != "valid"} == {
+        ("ambient_temperature", "frozen"): 10
+    }
+    before = _statuses(source, start, end, limits=RULES, variables=variables)
+    assert before["power", "out_of_range"] == 10 + 5  # the old range rejected them
+    expected = reference_stats(
+        source, start, end, turbines=[TURBINE], variables=variables, limits=served
+    )
+    raw = raw_from_source(source, start, end, variables, [TURBINE])
+    got = pipeline_stats(raw, start, end, turbines=[TURBINE], variables=variables, limits=catalogue)
+    assert_stats_equal(got, expected)
+    power = {row[2]: row for row in got if row[1] == "power"}
+    assert power[at(90)][4:6] == (-17.9, -2.0) and power[at(90)][7:] == (10, 0)
+    assert power[at(200)][5] == 3449.0 and power[at(200)][7] == 10
+
+
+def test_off_grid_readings_never_make_a_window_count_above_ten(source):
     readings = clean_days(1)
     _off_grid(readings)
     insert(source, readings)
     start, end = D0, D0 + timedelta(days=1)
     raw = raw_from_source(source, start, end, VARIABLES, [TURBINE])
-    got = pipeline_stats(
-        raw, start, end, turbines=[TURBINE], variables=VARIABLES, limits=KNOWN_VARIABLES
-    )
+    got = pipeline_stats(raw, start, end, turbines=[TURBINE], variables=VARIABLES, limits=RULES)
     window = {row[:3]: row for row in got}[(TURBINE, "wind_speed", at(200))]
     assert window[7:] == (10, 3)  # count, rejected: 13 rows in the window, 10 on the grid
     assert max(row[7] for row in got) == 10
     # With QC off the same rows are the exercise's plain statistics: all 13 count.
     plain = pipeline_stats(
-        raw, start, end, turbines=[TURBINE], variables=VARIABLES, limits=KNOWN_VARIABLES, qc=False
+        raw, start, end, turbines=[TURBINE], variables=VARIABLES, limits=RULES, qc=False
     )
     assert {row[:3]: row for row in plain}[(TURBINE, "wind_speed", at(200))][7:] == (13, 0)
 
 
-def test_qc_off_is_postgres_plain_aggregates(source, pipeline_stats):
+def test_qc_off_is_postgres_plain_aggregates(source):
     readings = clean_days(1)
     _spikes(readings)
     _off_grid(readings)
     _runs_of_9_and_10(readings)
     insert(source, readings)
     start, end = D0, D0 + timedelta(days=1)
-    expected = reference_stats(source, start, end, turbines=[TURBINE], qc=False)
+    expected = reference_stats(source, start, end, turbines=[TURBINE], limits=RULES, qc=False)
     assert all(row[8] == 0 for row in expected)
     raw = raw_from_source(source, start, end, VARIABLES, [TURBINE])
     got = pipeline_stats(
-        raw, start, end, turbines=[TURBINE], variables=VARIABLES, limits=KNOWN_VARIABLES, qc=False
+        raw, start, end, turbines=[TURBINE], variables=VARIABLES, limits=RULES, qc=False
     )
     assert_stats_equal(got, expected)
 
 
-def test_turbines_are_judged_apart(source, pipeline_stats):
+def test_turbines_are_judged_apart(source):
     """A run split across two turbines is no run; a turbine without rows has count-0 windows."""
     first, second = clean_days(1), clean_days(1)
     fill(first, "wind_speed", range(100, 105), 6.0)
@@ -417,17 +429,17 @@ def test_turbines_are_judged_apart(source, pipeline_stats):
     insert(source, first, "WTG01")
     insert(source, second, "WTG02")
     start, end = D0, D0 + timedelta(days=1)
-    expected = reference_stats(source, start, end)  # turbines from the turbine table
+    expected = reference_stats(source, start, end, limits=RULES)  # turbines from the table
     assert {row[0] for row in expected} == {"WTG01", "WTG02"}
     assert sum(row[8] for row in expected) == 12
     raw = raw_from_source(source, start, end, VARIABLES)
     got = pipeline_stats(
-        raw, start, end, turbines=["WTG01", "WTG02"], variables=VARIABLES, limits=KNOWN_VARIABLES
+        raw, start, end, turbines=["WTG01", "WTG02"], variables=VARIABLES, limits=RULES
     )
     assert_stats_equal(got, expected)
 
 
-def test_seeded_faulty_day_matches_sql(seed_source, source_url, pipeline_stats):
+def test_seeded_faulty_day_matches_sql(seed_source, source_url):
     seed_source(days=1, faults=True)
     start, end = D0, D0 + timedelta(days=1)
     variables = ("wind_speed", "power", "ambient_temperature")
@@ -436,7 +448,7 @@ def test_seeded_faulty_day_matches_sql(seed_source, source_url, pipeline_stats):
     raw = raw_from_source(source_url, start, end, variables)
     turbines = sorted({row[0] for row in expected})
     got = pipeline_stats(
-        raw, start, end, turbines=turbines, variables=variables, limits=KNOWN_VARIABLES
+        raw, start, end, turbines=turbines, variables=variables, limits=pipeline_limits()
     )
     assert_stats_equal(got, expected)
 
@@ -467,19 +479,32 @@ def test_every_edge_case_through_the_api_into_the_target(source, serve_api, targ
     assert sum(row[8] for row in expected) > 100
 
 
-# --- classify against a per-reading reading of §11, in plain Python ----------------------------
+# --- classify against a per-reading reading of the rules, in plain Python ----------------------
 
 
 @dataclass(frozen=True)
 class Limits:
+    """A variable's rules as ``GET /variables`` serves them (absent fields: today's rules)."""
+
     physical_min: float | None
     physical_max: float | None
     max_step: float | None
+    kind: str = "linear"
+    frozen_minutes: int | None = 10
+    frozen_exempt: tuple[float, ...] | None = None
 
 
 def plain_status(rows: list[tuple[int, int, float]], limits: Limits) -> list[int]:
-    """§11 word by word, one reading at a time: rows are (segment, timestamp_us, value)."""
+    """The rules word by word, one reading at a time: rows are (segment, timestamp_us, value)."""
     minute = MINUTE_US
+    circular = limits.kind == "circular"
+
+    def same(v: float) -> float:  # what a frozen run compares: on the circle 360 is 0
+        return 0.0 if circular and v == 360 else v
+
+    def d(a: float, b: float) -> float:  # a - b, wrapped into [-180, 180) on the circle
+        return (a - b + 180) % 360 - 180 if circular else a - b
+
     seen: set[tuple[int, int]] = set()
     early = []
     for seg, ts, v in rows:
@@ -503,27 +528,35 @@ def plain_status(rows: list[tuple[int, int, float]], limits: Limits) -> list[int
 
     def run_length(seg: int, m: int, v: float) -> int:
         length, before, after = 1, m - 1, m + 1
-        while in_range.get((seg, before)) == v:
+        while (seg, before) in in_range and same(in_range[seg, before]) == same(v):
             length, before = length + 1, before - 1
-        while in_range.get((seg, after)) == v:
+        while (seg, after) in in_range and same(in_range[seg, after]) == same(v):
             length, after = length + 1, after + 1
         return length
 
-    bounds = {limits.physical_min, limits.physical_max} - {None}
+    exempt = limits.frozen_exempt
+    if exempt is None:
+        exempt = tuple({limits.physical_min, limits.physical_max} - {None})
+    exempt = {same(v) for v in exempt}
     result = []
     for (seg, ts, v), status in zip(rows, early, strict=True):
         if status is not None:
             result.append(status)
             continue
         m = ts // minute
-        if v not in bounds and run_length(seg, m, v) >= quality.FROZEN_RUN:
+        if (
+            limits.frozen_minutes is not None
+            and same(v) not in exempt
+            and run_length(seg, m, v) >= limits.frozen_minutes
+        ):
             result.append(quality.FROZEN)
             continue
         before, after = in_range.get((seg, m - 1)), in_range.get((seg, m + 1))
         step = limits.max_step
         has_both = step is not None and before is not None and after is not None
         if has_both and (
-            (v - before > step and v - after > step) or (before - v > step and after - v > step)
+            (d(v, before) > step and d(v, after) > step)
+            or (d(v, before) < -step and d(v, after) < -step)
         ):
             result.append(quality.SPIKE)
         else:
@@ -532,35 +565,50 @@ def plain_status(rows: list[tuple[int, int, float]], limits: Limits) -> list[int
 
 
 _values = st.sampled_from([0.0, 1.0, 2.0, 15.0, 30.0, 100.0, -1.0, 101.0, math.nan])
-_runs = st.lists(st.tuples(_values, st.integers(1, 12)), min_size=1, max_size=12)
+_angles = st.sampled_from(
+    [0.0, 360.0, 1.0, 2.0, 89.0, 91.0, 100.0, 180.0, 270.0, 358.0, 359.0, -1.0, 361.0, math.nan]
+)
 _limits = st.sampled_from(
-    [Limits(0.0, 100.0, 10.0), Limits(None, 100.0, 10.0), Limits(0.0, None, None)]
+    [
+        Limits(0.0, 100.0, 10.0),
+        Limits(None, 100.0, 10.0),
+        Limits(0.0, None, None),
+        Limits(-5.0, 100.0, 10.0, frozen_minutes=3, frozen_exempt=(0.0, 30.0)),
+        Limits(0.0, 100.0, 10.0, frozen_minutes=None, frozen_exempt=()),
+    ]
+)
+_circular_limits = st.sampled_from(
+    [
+        Limits(0.0, 360.0, 90.0, "circular", 10, ()),
+        Limits(0.0, 360.0, 30.0, "circular", None, ()),
+        Limits(0.0, 360.0, 88.5, "circular", 3, (0.0,)),
+        Limits(0.0, 360.0, 90.0, "circular", 4, (360.0,)),
+    ]
 )
 
 
 @st.composite
-def readings(draw):
+def readings(draw, values=_values):
     """Runs of values over 1-3 segments with absent minutes and off-grid or duplicate rows."""
     rows = []
+    runs = st.lists(st.tuples(values, st.integers(1, 12)), min_size=1, max_size=12)
     for seg in range(draw(st.integers(1, 3))):
         minute = draw(st.integers(0, 3))
-        for value, length in draw(_runs):
+        for value, length in draw(runs):
             for _ in range(length):
                 if not draw(st.integers(0, 9)):
                     minute += 1  # an absent minute
                 rows.append((seg, minute * MINUTE_US, value))
                 extra = draw(st.integers(0, 14))
                 if extra == 0:  # off grid, inside the minute
-                    rows.append((seg, minute * MINUTE_US + 30_000_000, draw(_values)))
+                    rows.append((seg, minute * MINUTE_US + 30_000_000, draw(values)))
                 elif extra == 1:  # a second row at the same minute
-                    rows.append((seg, minute * MINUTE_US, draw(_values)))
+                    rows.append((seg, minute * MINUTE_US, draw(values)))
                 minute += 1
     return rows
 
 
-@settings(max_examples=300, deadline=None)
-@given(rows=readings(), limits=_limits)
-def test_classify_equals_plain_reading_of_the_rules(rows, limits):
+def _classify_equals_plain(rows, limits):
     rows.sort(key=lambda row: row[:2])  # stable: a duplicate keeps its place after the first
     segments = np.array([r[0] for r in rows], np.int64)
     timestamps = np.array([r[1] for r in rows], np.int64)
@@ -571,6 +619,18 @@ def test_classify_equals_plain_reading_of_the_rules(rows, limits):
     assert got.tolist() == expected
     with patch.object(quality, "_BLOCK_ROWS", 5):  # blocks of whole segments, as for a year
         assert quality.classify(segments, timestamps, values, limits).tolist() == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=readings(), limits=_limits)
+def test_classify_equals_plain_reading_of_the_rules(rows, limits):
+    _classify_equals_plain(rows, limits)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=readings(_angles), limits=_circular_limits)
+def test_classify_equals_plain_reading_of_the_rules_on_the_circle(rows, limits):
+    _classify_equals_plain(rows, limits)
 
 
 def test_classify_plain_and_helpers():

@@ -12,25 +12,38 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pytest
+import sqlalchemy as sa
 
-from connector_api.schema import KNOWN_VARIABLES
+from connector_api import generator
 from wind_pipeline.etl import quality
 from wind_pipeline_tests.conftest import DAY
-from wind_pipeline_tests.reference import day_bounds, raw_from_source
-
-generator = pytest.importorskip("connector_api.generator")
-if not hasattr(generator, "fault_log"):
-    pytest.skip("connector_api.generator.fault_log not landed yet", allow_module_level=True)
+from wind_pipeline_tests.reference import connect, day_bounds, pipeline_limits, raw_from_source
 
 DAYS, TURBINES = 30, 2
-VARIABLES = ("wind_speed", "power", "ambient_temperature")
+LINEAR = ("wind_speed", "power", "ambient_temperature")
+# The rules as the pipeline reads them from GET /variables (yaw_error is no source column).
+RULES = pipeline_limits()
 EXPECTED_STATUS = {
     "out_of_range": quality.OUT_OF_RANGE,
     "frozen": quality.FROZEN,
     "spike": quality.SPIKE,
     "null": quality.MISSING,
 }
+
+
+def source_variables(source_url: str) -> tuple[str, ...]:
+    """Every numeric column the seeded source has: the three linear ones, and the directions
+    once the generator writes them."""
+    with connect(source_url) as conn:
+        names = conn.execute(
+            sa.text(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'data'"
+                " AND data_type = 'double precision' ORDER BY ordinal_position"
+            )
+        ).scalars()
+        found = tuple(name for name in names if name in RULES)
+    assert set(LINEAR) <= set(found)
+    return found
 
 
 def statuses(raw: pa.Table, variable: str) -> dict[tuple[str, int], int]:
@@ -40,9 +53,7 @@ def statuses(raw: pa.Table, variable: str) -> dict[tuple[str, int], int]:
     codes = np.array([names.index(t) for t in turbines], np.int64)
     stamps = raw.column("timestamp").cast(pa.int64()).to_numpy()
     values = raw.column(variable).to_numpy(zero_copy_only=False).astype(np.float64)
-    status = quality.classify(
-        quality.day_segments(codes, stamps), stamps, values, KNOWN_VARIABLES[variable]
-    )
+    status = quality.classify(quality.day_segments(codes, stamps), stamps, values, RULES[variable])
     return dict(zip(zip(turbines, stamps.tolist(), strict=True), status.tolist(), strict=True))
 
 
@@ -70,10 +81,11 @@ def test_qc_finds_exactly_the_injected_faults(seed_source, source_url):
     kinds = Counter(injected.values())
     assert {"out_of_range", "frozen", "spike", "null"} <= kinds.keys()  # the month has each
 
-    raw = raw_from_source(source_url, start, end, VARIABLES)
+    variables = source_variables(source_url)
+    raw = raw_from_source(source_url, start, end, variables)
     assert set(raw.column("turbine_id").to_pylist()) == {"WTG01", "WTG02"}
     missed, wrong, false_alarms = [], [], []
-    for variable in VARIABLES:
+    for variable in variables:
         for (turbine, stamp), status in statuses(raw, variable).items():
             fault = injected.get((turbine, variable, stamp))
             if fault is None:
@@ -85,7 +97,7 @@ def test_qc_finds_exactly_the_injected_faults(seed_source, source_url):
                     (turbine, variable, stamp, fault, found)
                 )
     # every corrupted reading is in the source (a NULL is a row too): none escaped the check
-    rows = {(t, v, s) for t, s in zip(*_keys(raw), strict=True) for v in VARIABLES}
+    rows = {(t, v, s) for t, s in zip(*_keys(raw), strict=True) for v in variables}
     assert injected.keys() <= rows
 
     assert not missed, f"recall below 100 %: {len(missed)} of {len(injected)}, e.g. {missed[:5]}"
@@ -95,27 +107,23 @@ def test_qc_finds_exactly_the_injected_faults(seed_source, source_url):
 
 def test_transform_counts_each_reason_as_injected(seed_source, source_url):
     """The core's per-day QUALITY table and per-window ``rejected`` agree with the truth."""
-    from wind_pipeline.etl.catalogue import Variable
     from wind_pipeline.etl.transform import transform
 
     seed_source(days=DAYS, faults=True, turbines=TURBINES)
     start, end = day_bounds(DAY, DAYS)
+    variables = source_variables(source_url)
     log = generator.fault_log(start, end, seed=42, turbines=TURBINES)
     expected: Counter = Counter()
     for turbine, stamp, variable, fault in zip(
         *(log.column(c).to_pylist() for c in ("turbine_id", "timestamp", "variable", "fault")),
         strict=True,
     ):
-        for name in VARIABLES if fault == "gap" else (variable,):  # a gap: every variable
+        for name in variables if fault == "gap" else (variable,):  # a gap: every variable
             reason = "missing" if fault in ("gap", "null") else fault
             expected[(turbine, stamp.date(), name, reason)] += 1
 
-    described = {
-        name: Variable(name, physical_min=v.physical_min, physical_max=v.physical_max,
-                       max_step=v.max_step)
-        for name, v in KNOWN_VARIABLES.items()
-    }  # fmt: skip
-    raw = raw_from_source(source_url, start, end, VARIABLES)
+    described = {name: RULES[name] for name in variables}
+    raw = raw_from_source(source_url, start, end, variables)
     result = transform(raw, start, end, turbines=["WTG01", "WTG02"], variables=described)
     found: Counter = Counter()
     for row in result.quality.to_pylist():
@@ -156,7 +164,7 @@ def test_fault_free_values_are_the_same_with_and_without_faults():
     }
     faulty_rows = {key: i for i, key in enumerate(zip(*_keys(faulty), strict=True))}
     assert len(faulty_rows) == faulty.num_rows == clean.num_rows - len(gaps)
-    for variable in VARIABLES:
+    for variable in LINEAR:
         before = clean.column(variable).to_pylist()
         after = faulty.column(variable).to_pylist()
         for i, key in enumerate(zip(*_keys(clean), strict=True)):

@@ -7,6 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from wind_pipeline.etl.catalogue import Variable, with_derived
 from wind_pipeline.etl.errors import InvalidInputError
 from wind_pipeline.etl.transform import QUALITY_SCHEMA, STATS_SCHEMA, transform
 from wind_pipeline_tests.conftest import DAY
@@ -169,3 +170,51 @@ def test_an_empty_range_gives_empty_tables():
     )
     assert result.stats.num_rows == result.quality.num_rows == 0
     assert result.stats.schema == STATS_SCHEMA
+
+
+DIRECTIONS = with_derived(
+    {
+        "wind_direction": Variable(
+            "wind_direction", "°", None, 0.0, 360.0, 90.0, kind="circular", frozen_exempt=()
+        ),
+        "nacelle_position": Variable(
+            "nacelle_position", "°", None, 0.0, 360.0, 30.0, kind="circular",
+            frozen_minutes=None, frozen_exempt=(),
+        ),
+    }
+)  # fmt: skip
+
+
+def test_yaw_error_alone_reads_its_two_columns_and_writes_only_itself():
+    rows = [
+        ("WTG01", START + timedelta(minutes=i), wind, nacelle)
+        for i, (wind, nacelle) in enumerate(
+            [(350.0, 10.0), (355.0, 5.0), (5.0, 355.0), (None, 0.0), (10.0, None), (20.0, 200.0)]
+        )
+    ]
+    raw = raw_table(rows, variables=("wind_direction", "nacelle_position"))
+    wanted = {"yaw_error": DIRECTIONS["yaw_error"]}
+    result = transform(raw, START, END, turbines=["WTG01"], variables=wanted)
+    assert set(result.stats.column("variable").to_pylist()) == {"yaw_error"}
+    first = result.stats.slice(0, 1).to_pylist()[0]
+    # -20, -10, +10 and -180 (20 - 200): the minutes where both are present
+    assert (first["count"], first["rejected"]) == (4, 0)
+    assert -11 < first["mean"] < -10  # the mean of -20, -10, 10, 180 on the circle: -10.1°
+    assert (first["min"], first["max"]) == pytest.approx((-180.0, 10.0))
+    (quality,) = result.quality.to_pylist()
+    assert (quality["variable"], quality["valid"], quality["missing"]) == ("yaw_error", 4, 1436)
+
+    with pytest.raises(InvalidInputError, match="no column nacelle_position"):
+        transform(raw.drop(["nacelle_position"]), START, END, turbines=["WTG01"], variables=wanted)
+
+
+def test_a_direction_the_api_does_not_call_circular_is_linear_as_before():
+    rows = [("WTG01", START + timedelta(minutes=i), v) for i, v in enumerate([350.0, 10.0])]
+    raw = raw_table(rows, variables=("wind_direction",))
+    plain = {"wind_direction": Variable("wind_direction", "°", None, 0.0, 360.0, 90.0)}
+    linear = transform(raw, START, END, turbines=["WTG01"], variables=plain, qc=False)
+    assert linear.stats.slice(0, 1).to_pylist()[0]["mean"] == 180.0
+    angles = {"wind_direction": DIRECTIONS["wind_direction"]}
+    circular = transform(raw, START, END, turbines=["WTG01"], variables=angles, qc=False)
+    mean = circular.stats.slice(0, 1).to_pylist()[0]["mean"]
+    assert min(mean, 360 - mean) < 1e-9  # 0°, on either side of north

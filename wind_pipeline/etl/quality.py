@@ -1,12 +1,13 @@
-"""Data quality (SPEC §11): the status of every reading, decided before any statistic is taken.
+"""Data quality (README "Data quality"): the status of every reading, decided before any statistic.
 
 Each reading of a variable gets the first status that applies: missing, off grid, out of range,
 frozen, spike, valid. Statistics use the valid readings only; ``rejected`` counts the off-grid,
 out-of-range, frozen and spike readings. Neighbours (the frozen run, the spike's minutes either
 side) never cross a segment, one (turbine, UTC day): a day is judged on its own, so a partition's
-result never depends on the partitions around it.
+result never depends on the partitions around it. The rules' numbers are the catalogue's
+(``GET /variables``): bounds, ``max_step``, ``kind``, ``frozen_minutes``, ``frozen_exempt``.
 
-What §11 leaves open, decided here (and in the SQL reference the tests compare against):
+What the rules leave open, decided here (and in the SQL reference the tests compare against):
 
 - A NULL at any timestamp is *missing* (rule 1 comes first), even off the minute grid.
 - *Off grid* is a non-NULL reading whose timestamp is not a whole UTC minute (00:00:30), or a
@@ -18,14 +19,19 @@ What §11 leaves open, decided here (and in the SQL reference the tests compare 
   out-of-range reading, a NULL or an absent minute therefore breaks a frozen run, and a spike's
   neighbours must be exactly the previous and the next minute of the same segment, present and in
   range.
-- A frozen run is ≥ 10 consecutive minutes with exactly equal values (IEEE ``==``, so -0.0 equals
-  0.0). A run at ``physical_min`` or ``physical_max`` is not frozen (idling at 0 kW, clipping at
-  rated power); its readings go on to the spike rule like any other.
+- A frozen run is ≥ ``frozen_minutes`` consecutive minutes with exactly equal values (IEEE
+  ``==``, so -0.0 equals 0.0; for a circular variable 360 equals 0). A run whose value is in
+  ``frozen_exempt`` is not frozen (idling at 0 kW, clipping at rated power, calm at 0 m/s); a
+  source that serves no ``frozen_exempt`` exempts its bounds, as releases before it did.
+  ``frozen_minutes`` None: no frozen rule (a yaw system holds the nacelle still by design).
 - A frozen reading is a valid neighbour for the spike rule (it is present and in range); a frozen
   reading is never itself a spike. A reading at the first or last minute of a day has one
   neighbour at most, so it is never a spike; nor is a step that does not come back.
 - "More than ``max_step``" is strict: a difference of exactly ``max_step`` is not a spike.
   ``max_step`` None means no spike rule; a bound None means no limit on that side.
+- A circular variable's differences are wrapped, ``d(a, b) = ((a - b + 180) mod 360) - 180``, so
+  358° → 2° is a step of +4°; its spike is ``d(v, previous)`` and ``d(v, next)`` beyond
+  ``max_step`` on the same side, as ``v - previous`` and ``v - next`` are for a linear one.
 
 Everything is vectorised (a year of a fleet is tens of millions of readings): no Python loop runs
 per reading.
@@ -33,17 +39,19 @@ per reading.
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
 from wind_pipeline.etl.calendar import DAY_US, MINUTE_US
+from wind_pipeline.etl.circular import PERIOD, wrap
 
 VALID, MISSING, OFF_GRID, OUT_OF_RANGE, FROZEN, SPIKE = range(6)
 # Indexed by status code: REASONS[OFF_GRID] == "off_grid" (the quality table's column names).
 REASONS = ("valid", "missing", "off_grid", "out_of_range", "frozen", "spike")
 REJECTED = (OFF_GRID, OUT_OF_RANGE, FROZEN, SPIKE)
-FROZEN_RUN = 10  # readings at consecutive minutes, all equal, that make a run frozen
+FROZEN_RUN = 10  # the frozen run length of a source that does not serve frozen_minutes
 
 STATUS_DTYPE = np.int8
 _BLOCK_ROWS = 1 << 16  # classify works in blocks of whole segments of about this many rows
@@ -62,6 +70,37 @@ class Limits(Protocol):
     def max_step(self) -> float | None: ...
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """A variable's QC numbers, read once per ``classify`` (absent fields: today's rules)."""
+
+    low: float | None
+    high: float | None
+    max_step: float | None
+    circular: bool
+    frozen_minutes: int | None
+    exempt: np.ndarray
+
+    @classmethod
+    def of(cls, limits: Any) -> _Rules:
+        low, high = limits.physical_min, limits.physical_max
+        exempt = getattr(limits, "frozen_exempt", None)
+        if exempt is None:  # a source before frozen_exempt: the bounds may repeat
+            exempt = [v for v in (low, high) if v is not None]
+        circular = getattr(limits, "kind", "linear") == "circular"
+        keys = np.asarray(exempt, dtype=np.float64)
+        if circular:
+            keys = np.where(keys == PERIOD, 0.0, keys)
+        return cls(
+            low=low,
+            high=high,
+            max_step=limits.max_step,
+            circular=circular,
+            frozen_minutes=getattr(limits, "frozen_minutes", FROZEN_RUN),
+            exempt=keys,
+        )
+
+
 def day_segments(turbine_codes: np.ndarray, timestamps_us: np.ndarray) -> np.ndarray:
     """Segment ids for ``classify``: one per (turbine, UTC day), increasing with both.
 
@@ -77,13 +116,17 @@ def classify(
     values: np.ndarray,
     limits: Limits,
 ) -> np.ndarray:
-    """The §11 status (int8) of every reading; rows sorted by (segment, timestamp), NaN = NULL."""
+    """The status (int8) of every reading; rows sorted by (segment, timestamp), NaN = NULL.
+
+    ``limits`` is a catalogue ``Variable`` (or anything with its QC fields).
+    """
+    rules = _Rules.of(limits)
     segments = np.asarray(segments, dtype=np.int64)
     timestamps_us = np.asarray(timestamps_us, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
     n = len(values)
     if n <= _BLOCK_ROWS:
-        return _classify_block(segments, timestamps_us, values, limits)
+        return _classify_block(segments, timestamps_us, values, rules)
     # Blocks of whole segments that stay in the CPU cache: a turbine-year (516k readings) takes
     # 19 ms in 64k-row blocks against 45 ms in one pass (measured on the shared 2-core machine).
     changes = np.flatnonzero(segments[1:] != segments[:-1]) + 1
@@ -92,13 +135,13 @@ def classify(
     status = np.empty(n, dtype=STATUS_DTYPE)
     for first, last in zip([0, *cuts], [*cuts, n], strict=True):
         status[first:last] = _classify_block(
-            segments[first:last], timestamps_us[first:last], values[first:last], limits
+            segments[first:last], timestamps_us[first:last], values[first:last], rules
         )
     return status
 
 
 def _classify_block(
-    segments: np.ndarray, timestamps_us: np.ndarray, values: np.ndarray, limits: Limits
+    segments: np.ndarray, timestamps_us: np.ndarray, values: np.ndarray, rules: _Rules
 ) -> np.ndarray:
     """``classify`` on rows of whole segments."""
     status = np.zeros(len(values), dtype=STATUS_DTYPE)
@@ -118,12 +161,12 @@ def _classify_block(
         seg, ts = segments[on_grid], timestamps_us[on_grid]
         repeated = (seg[1:] == seg[:-1]) & (ts[1:] == ts[:-1])
         off_grid[on_grid[1:][repeated]] = True
-    in_range = _within_bounds(values, missing, limits)
+    in_range = _within_bounds(values, missing, rules)
     status[missing] = MISSING
     if regular:
         status[~(in_range | missing)] = OUT_OF_RANGE
         frozen, spike = _frozen_and_spikes(
-            segments, timestamps_us, values, in_range, limits, same_segment
+            segments, timestamps_us, values, in_range, rules, same_segment
         )
     else:  # rules 4-5 look past rows off the minute: run them on the in-range rows alone
         in_range &= ~off_grid
@@ -131,7 +174,7 @@ def _classify_block(
         status[~(in_range | missing | off_grid)] = OUT_OF_RANGE
         rows = np.flatnonzero(in_range)
         frozen_rows, spike_rows = _frozen_and_spikes(
-            segments[rows], timestamps_us[rows], values[rows], in_range[rows], limits
+            segments[rows], timestamps_us[rows], values[rows], in_range[rows], rules
         )
         frozen, spike = rows[frozen_rows], rows[spike_rows]
     status[frozen] = FROZEN
@@ -139,9 +182,9 @@ def _classify_block(
     return status
 
 
-def _within_bounds(values: np.ndarray, missing: np.ndarray, limits: Limits) -> np.ndarray:
+def _within_bounds(values: np.ndarray, missing: np.ndarray, rules: _Rules) -> np.ndarray:
     """Non-NULL and within both bounds (a comparison with NaN is False: NULLs are not within)."""
-    low, high = limits.physical_min, limits.physical_max
+    low, high = rules.low, rules.high
     if low is None and high is None:
         return ~missing
     if low is None:
@@ -156,7 +199,7 @@ def _frozen_and_spikes(
     timestamps_us: np.ndarray,
     values: np.ndarray,
     in_range: np.ndarray,
-    limits: Limits,
+    rules: _Rules,
     same_segment: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rules 4-5 on rows of distinct minutes: (frozen mask, spike row indices).
@@ -173,8 +216,9 @@ def _frozen_and_spikes(
         & same_segment
         & (timestamps_us[1:] - timestamps_us[:-1] == MINUTE_US)
     )  # adjacent[i]: rows i and i+1
-    step = values[1:] - values[:-1]
-    links = adjacent & (step == 0.0)
+    # Equality is exact on the values themselves (a wrapped difference rounds 1e-14 to 0).
+    keys = np.where(values == PERIOD, 0.0, values) if rules.circular else values
+    links = adjacent & (keys[1:] == keys[:-1])
 
     # Runs of equal values: a stretch of links links[first..last-1] joins rows first..last.
     padded = np.zeros(n + 1, dtype=np.int8)
@@ -182,27 +226,33 @@ def _frozen_and_spikes(
     edges = padded[1:] - padded[:-1]  # np.diff(prepend=, append=) costs 20 µs more on a day
     first, last = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     frozen = np.zeros(n, dtype=bool)
-    long_run = last - first >= FROZEN_RUN - 1
-    run_value = values[first]
-    if limits.physical_min is not None:
-        long_run &= run_value != limits.physical_min
-    if limits.physical_max is not None:
-        long_run &= run_value != limits.physical_max
+    if rules.frozen_minutes is None:
+        long_run = np.zeros(len(first), dtype=bool)
+    else:
+        long_run = last - first >= rules.frozen_minutes - 1
+    if len(rules.exempt) and long_run.any():
+        long_run &= ~np.isin(keys[first], rules.exempt)
     if long_run.any():
         # +1 where a long run starts, -1 after it ends (one run may end where the next starts)
         delta = np.bincount(first[long_run], minlength=n + 1)
         delta -= np.bincount(last[long_run] + 1, minlength=n + 1)
         frozen = np.cumsum(delta[:-1]).astype(bool)
 
-    max_step = limits.max_step
+    max_step = rules.max_step
     if max_step is None or n < 3:
         return frozen, np.empty(0, dtype=np.int64)
     # Candidates jump by more than max_step on both sides; then the same side of both.
+    step = values[1:] - values[:-1]
+    if rules.circular:
+        step = wrap(step, -PERIOD / 2)  # |d(a, b)| == |d(b, a)|, also at -180
     jump = adjacent & (np.abs(step) > max_step)
     middle = np.flatnonzero(jump[:-1] & jump[1:]) + 1
-    rise, fall = step[middle - 1], step[middle]  # v[i] - v[i-1], v[i+1] - v[i]
-    up = (rise > max_step) & (-fall > max_step)
-    down = (-rise > max_step) & (fall > max_step)
+    here = values[middle]
+    rise, back = here - values[middle - 1], here - values[middle + 1]  # v - prev, v - next
+    if rules.circular:
+        rise, back = wrap(rise, -PERIOD / 2), wrap(back, -PERIOD / 2)
+    up = (rise > max_step) & (back > max_step)
+    down = (rise < -max_step) & (back < -max_step)
     spike = middle[(up | down) & ~frozen[middle]]
     return frozen, spike
 

@@ -1,8 +1,10 @@
-"""Ten-minute statistics of one-minute readings, quality-controlled (SPEC §4.1, §11).
+"""Ten-minute statistics of one-minute readings, quality-controlled (README "Data quality").
 
 Arrow in (the RAW table of ``extract``), Arrow out (the STATS and QUALITY tables); the arithmetic
 in between is numpy, vectorised over every turbine, day and window at once, so a year of a
-turbine is one call of a few tens of milliseconds.
+turbine is one call of a few tens of milliseconds. A circular variable (a direction) gets the
+circular statistics of ``circular``; the derived ``yaw_error`` is computed per minute from its two
+source columns where both readings are valid (README "Directions").
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import date, datetime
 import numpy as np
 import pyarrow as pa
 
-from wind_pipeline.etl import arrays, quality
+from wind_pipeline.etl import arrays, circular, quality
 from wind_pipeline.etl.calendar import (
     DAY_US,
     MINUTE_US,
@@ -24,7 +26,7 @@ from wind_pipeline.etl.calendar import (
     to_utc_us,
     whole_days,
 )
-from wind_pipeline.etl.catalogue import Variable
+from wind_pipeline.etl.catalogue import Variable, source_columns
 from wind_pipeline.etl.errors import InvalidInputError
 
 UTC_US = pa.timestamp("us", tz="UTC")
@@ -77,8 +79,9 @@ def transform(
     days = whole_days(start, end)
     names = sorted(dict.fromkeys(turbines))
     columns = sorted(variables)
+    needed = source_columns(variables[name] for name in columns)
     missing = [
-        name for name in ("turbine_id", "timestamp", *columns) if name not in raw.schema.names
+        name for name in ("turbine_id", "timestamp", *needed) if name not in raw.schema.names
     ]
     if missing:
         raise InvalidInputError(
@@ -93,16 +96,34 @@ def transform(
     window = turbine * grid.windows_per_turbine + offset // WINDOW_US
     on_grid = micros % MINUTE_US == 0
 
+    judged: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # a source column's values and status
+
+    def readings(variable: Variable) -> tuple[np.ndarray, np.ndarray]:
+        if variable.name not in judged:
+            values = arrays.to_numpy(raw.column(variable.name), np.float64)[rows]
+            if qc:
+                status = quality.classify(segment, micros, values, variable)
+            else:
+                status = quality.classify_plain(values)
+            judged[variable.name] = values, status
+        return judged[variable.name]
+
     stats: dict[str, list[np.ndarray]] = {name: [] for name in ("mean", "min", "max", "std")}
     counts, rejected, reasons = [], [], []
     for name in columns:
-        values = arrays.to_numpy(raw.column(name), np.float64)[rows]
-        if qc:
-            status = quality.classify(segment, micros, values, variables[name])
+        variable = variables[name]
+        if variable.sources:
+            values, status = _derived([readings(v) for v in variable.sources])
         else:
-            status = quality.classify_plain(values)
+            values, status = readings(variable)
         valid = quality.is_valid(status)
-        count, mean, low, high, std = _window_stats(window[valid], values[valid], grid.windows)
+        if variable.circular:
+            origin = variable.physical_min or 0.0
+            count, mean, low, high, std = circular.window_stats(
+                window[valid], values[valid], grid.windows, origin
+            )
+        else:
+            count, mean, low, high, std = _window_stats(window[valid], values[valid], grid.windows)
         for key, column in zip(("mean", "min", "max", "std"), (mean, low, high, std), strict=True):
             stats[key].append(column)
         counts.append(count)
@@ -117,6 +138,24 @@ def transform(
         stats=_stats_table(names, columns, start_us, grid, stats, counts, rejected),
         quality=_quality_table(names, columns, days, grid, reasons),
     )
+
+
+def _derived(sources: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """``yaw_error``'s readings and status from its two sources' (values, status).
+
+    The value is the wrapped difference first - second; its status is the first rule that applies
+    to either reading (the lower status code, VALID being 0), so it is valid exactly when both are.
+    """
+    (first, first_status), (second, second_status) = sources
+    with np.errstate(invalid="ignore"):
+        values = circular.difference(first, second)
+    both_invalid = np.minimum(first_status, second_status)
+    status = np.where(
+        first_status == quality.VALID,
+        second_status,
+        np.where(second_status == quality.VALID, first_status, both_invalid),
+    )
+    return values, status.astype(quality.STATUS_DTYPE, copy=False)
 
 
 @dataclass(frozen=True)
