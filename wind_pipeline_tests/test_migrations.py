@@ -234,3 +234,27 @@ def test_a_fleet_release_target_becomes_monthly_partitions_keeping_every_row(tar
     with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
         conn.execute(sa.text("INSERT INTO data VALUES (1, '2024-03-01 00:00+00', 0)"))
     engine.dispose()
+
+
+def test_migration_0005_downgrades_to_one_plain_table_keeping_every_row(target_url):
+    from alembic import command
+    from alembic.config import Config
+
+    engine = fleet_release_target(target_url)
+    before = per_signal(engine)
+    upgrade_schema(engine)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", "wind_pipeline.etl:migrations")
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    assert per_signal(engine) == before
+    with engine.connect() as conn:
+        tables = conn.execute(
+            sa.text(
+                "SELECT relname, relkind FROM pg_class "
+                "WHERE relname LIKE 'data%' AND relkind IN ('r', 'p')"
+            )
+        ).all()
+    assert tables == [("data", "r")]
+    engine.dispose()

@@ -19,7 +19,7 @@ from alembic import op
 from wind_pipeline.etl import months
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0003"  # "0004" once the late-data migration (loaded_day) is in
 branch_labels = None
 depends_on = None
 
