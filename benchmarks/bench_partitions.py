@@ -248,7 +248,7 @@ def migrate(server, rows: int) -> None:
 
     url = local_postgres.create_database(server, "migrate")
     at_revision(url, "0003")
-    turbines = max(1, rows // (SIGNALS_PER_TURBINE * WINDOWS_PER_DAY * 61))  # two months
+    turbines = -(-rows // (SIGNALS_PER_TURBINE * WINDOWS_PER_DAY * 61))  # two months, at least rows
     fill(url, turbines, 2, partitioned=False)
     conn = connect(url)
     conn.autocommit = True
