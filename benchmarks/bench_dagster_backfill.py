@@ -8,12 +8,23 @@ events for a year). Target: ours <= 1.2x the floor. A second floor without the c
 one result per day and check costs in Dagster itself.
 
     .venv/bin/python benchmarks/bench_dagster_backfill.py [--runs 3] [--days 365] [--turbines 1]
+
+``--compare-pool``: instead, the floor and ours on the repo's instance (pooled connections,
+wind_pipeline/instance.py) against plain dagster-postgres (a connection per storage call), same
+database, same run; ``--days 1`` then times one ``--partition``.
 """
 
 import argparse
 from datetime import date, timedelta
 
-from dagster_bench_support import OUR_CHECKS, materialize_seconds, medians, no_work_graph, stack
+from dagster_bench_support import (
+    OUR_CHECKS,
+    materialize_seconds,
+    medians,
+    no_work_graph,
+    pool_comparison,
+    stack,
+)
 
 FIRST_DAY = date(2024, 1, 1)
 TARGET_RATIO = 1.2
@@ -24,7 +35,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per variant (default 3)")
     parser.add_argument("--days", type=int, default=365, help="partitions in the range (365)")
     parser.add_argument("--turbines", type=int, default=1, help="turbines seeded (default 1)")
+    parser.add_argument("--compare-pool", action="store_true", help="pooled vs plain storage")
     args = parser.parse_args()
+    if args.compare_pool:
+        compare_pool(args)
+        return
     last_day = FIRST_DAY + timedelta(days=args.days - 1)
     partition_range = ["--partition-range", f"{FIRST_DAY.isoformat()}...{last_day.isoformat()}"]
     with stack(FIRST_DAY, days=args.days, turbines=args.turbines) as s:
@@ -47,6 +62,27 @@ def main() -> None:
     print("  per partition: " + ", ".join(f"{k} {v:.1f} ms" for k, v in per_day.items()))
     verdict = "meets" if ours / times[floor] <= TARGET_RATIO else "MISSES"
     print(f"ratio {ours / times[floor]:.2f} {verdict} the target <= {TARGET_RATIO}x")
+
+
+def compare_pool(args: argparse.Namespace) -> None:
+    last_day = FIRST_DAY + timedelta(days=args.days - 1)
+    first = FIRST_DAY.isoformat()
+    selection = (
+        ["--partition", first]
+        if args.days == 1
+        else ["--partition-range", f"{first}...{last_day.isoformat()}"]
+    )
+    with stack(FIRST_DAY, days=args.days, turbines=args.turbines) as s:
+        floor = s.write_module("no_work", no_work_graph(first, OUR_CHECKS))
+        materialize_seconds(s, floor, "--partition", first)  # Dagster's storage migrations
+        times = pool_comparison(s, [floor, "wind_pipeline.definitions"], selection, args.runs)
+    print(f"\n{args.days} partitions x {args.turbines} turbines, median of {args.runs}:")
+    for module in (floor, "wind_pipeline.definitions"):
+        plain, pooled = times[("plain", module)], times[("pooled", module)]
+        print(
+            f"  {module:26s} plain {plain:7.2f} s  pooled {pooled:7.2f} s  "
+            f"{pooled / plain:4.2f}x  ({1000 * (plain - pooled) / args.days:.0f} ms/day saved)"
+        )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_etl import stack
 
 FIRST = date(2024, 1, 1)
+# Summed over the month partitions of ``data`` (its own sizes are 0 since migration 0005).
 SIZE_QUERY = """
-SELECT pg_relation_size('data'), pg_indexes_size('data'), pg_total_relation_size('data'),
-       (SELECT count(*) FROM data)
+SELECT sum(pg_relation_size(relid)), sum(pg_indexes_size(relid)),
+       sum(pg_total_relation_size(relid)), (SELECT count(*) FROM data)
+FROM pg_partition_tree('data') WHERE isleaf
 """
 DAY_QUERY = """
 SELECT d.timestamp, d.value FROM data d JOIN signal s ON s.id = d.signal_id

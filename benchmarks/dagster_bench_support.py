@@ -219,3 +219,37 @@ OUR_CHECKS = {
 def no_work_graph(first_day: str, checks: dict) -> str:
     """Source of a module defining the no-work graph, partitions from ``first_day``."""
     return NO_WORK.format(first_day=first_day, checks=checks)
+
+
+# dagster-postgres as shipped (NullPool: a connection per storage call), for the pool comparison.
+PLAIN_STORAGE_YAML = """
+storage:
+  postgres:
+    postgres_url: {env: DAGSTER_POSTGRES_URL}
+telemetry:
+  enabled: false
+"""
+
+
+def pool_comparison(
+    stack: Stack, modules: list[str], partition_args: list[str], runs: int
+) -> dict[tuple[str, str], float]:
+    """Median seconds per (storage, module): the repo's pooled instance against plain
+    dagster-postgres, same database, runs interleaved against drift."""
+    import dataclasses
+
+    plain_home = stack.folder / "dagster_home_plain"
+    plain_home.mkdir(exist_ok=True)
+    (plain_home / "dagster.yaml").write_text(PLAIN_STORAGE_YAML)
+    stacks = {
+        "pooled": stack,
+        "plain": dataclasses.replace(stack, env={**stack.env, "DAGSTER_HOME": str(plain_home)}),
+    }
+    samples: dict[tuple[str, str], list[float]] = {
+        (name, module): [] for name in stacks for module in modules
+    }
+    for run in range(runs):
+        for (name, module), values in samples.items():
+            values.append(materialize_seconds(stacks[name], module, *partition_args))
+            print(f"  run {run + 1}/{runs} {name} {module}: {values[-1]:.2f} s", flush=True)
+    return {key: statistics.median(values) for key, values in samples.items()}

@@ -62,7 +62,8 @@ EXIT_INTERNAL = 1  # a bug: the traceback is printed, please report it
 USAGE = f"""{PROG} DATE [--end DATE] [--variables a,b] [--turbines WTG01,WTG02] [--qc on|off]
                 [--allow-empty] [--api-url URL] [--api-key KEY] [--database-url URL]
                 [--retries N]
-       {PROG} init-db [--database-url URL]"""
+       {PROG} init-db [--database-url URL]
+       {PROG} prune --before YYYY-MM [--dry-run] [--database-url URL]"""
 DESCRIPTION = """\
 Load ten-minute statistics of the days DATE..END (inclusive, UTC) from the connector API into
 the target database, one transaction per day and turbine set; a re-run replaces a day's rows of
@@ -186,6 +187,32 @@ def init_parser() -> argparse.ArgumentParser:
     )
     _database_option(parser)
     return parser
+
+
+def prune_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=f"{PROG} prune",
+        description="Drop the target's whole months before --before (their partitions of the "
+        "data table, detached and dropped in one transaction) and say what went.",
+    )
+    parser.add_argument("--before", required=True, metavar="YYYY-MM", help="first month kept")
+    parser.add_argument("--dry-run", action="store_true", help="say what would go; drop nothing")
+    _database_option(parser)
+    return parser
+
+
+def prune(args: argparse.Namespace) -> int:
+    from wind_pipeline.etl import retention
+    from wind_pipeline.etl.db import DirectDatabase, connect
+
+    before = retention.parse_month(args.before)
+    conn = connect(DirectDatabase(args.database_url))
+    try:
+        pruned = retention.prune(conn, before, dry_run=args.dry_run)
+    finally:
+        conn.close()
+    print("\n".join(retention.report(pruned, before, dry_run=args.dry_run)))
+    return 0
 
 
 def parse_day(text: str, option: str) -> date:
@@ -323,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         localenv.apply(argv)  # a local stack's ./.env fills what the shell does not set, as dagster
         if argv[:1] == ["init-db"]:
             return init_db(init_parser().parse_args(argv[1:]))
+        if argv[:1] == ["prune"]:
+            return prune(prune_parser().parse_args(argv[1:]))
         return run(run_parser().parse_args(argv))
     except PipelineError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from wind_pipeline.etl import db
@@ -152,14 +153,114 @@ def test_the_foreign_key_is_declared_but_not_enforced(target_url):
     engine = previous_release_target(target_url)
     upgrade_schema(engine)
     with engine.connect() as conn:
-        enforced = conn.execute(
+        enforced = conn.execute(  # on data and on each month's partition (0005)
             sa.text("SELECT conenforced FROM pg_constraint WHERE conname = 'data_signal_id_fkey'")
-        ).scalar_one()
-    assert enforced is False
+        ).scalars()
+        assert set(enforced) == {False}
     engine.dispose()
 
 
 def fleet_release_target(url: str) -> sa.Engine:
+    """A target as the fleet release (revision 0003) left it, with rows over five months."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = db.create_engine(url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", "wind_pipeline.etl:migrations")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+        conn.exec_driver_sql(
+            "INSERT INTO signal (name, turbine, variable, statistic) SELECT "
+            "t || '.power_' || s, t, 'power', s FROM unnest(ARRAY['WTG01', 'WTG02']) t, "
+            "unnest(ARRAY['mean', 'min', 'max']) s"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO data SELECT s.id, t, s.id * 1000 + extract(epoch FROM t) / 600 "
+            "FROM signal s, generate_series(TIMESTAMPTZ '2024-01-30 00:00+00', "
+            "TIMESTAMPTZ '2024-05-02 23:50+00', INTERVAL '10 minutes') AS t"
+        )
+    return engine
+
+
+def per_signal(engine: sa.Engine) -> list:
+    """Rows, first and last timestamp and an order-independent checksum, per signal id."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT signal_id, count(*), min(timestamp), max(timestamp), sum(value), "
+                "sum(hashtext(timestamp::text || ':' || value::text)::bigint) "
+                "FROM data GROUP BY signal_id ORDER BY signal_id"
+            )
+        ).all()
+
+
+def test_a_fleet_release_target_becomes_monthly_partitions_keeping_every_row(target_url):
+    engine = fleet_release_target(target_url)
+    before = per_signal(engine)
+    assert len(before) == 6 and {row[1] for row in before} == {94 * 144}
+
+    assert upgrade_schema(engine) == "upgraded"
+    assert per_signal(engine) == before
+    with engine.connect() as conn:
+        kind = conn.execute(sa.text("SELECT relkind FROM pg_class WHERE relname = 'data'"))
+        assert kind.scalar_one() == "p"  # partitioned
+        by_partition = dict(
+            conn.execute(
+                sa.text("SELECT tableoid::regclass::text, count(*) FROM data GROUP BY 1")
+            ).all()
+        )
+        keys = conn.execute(
+            sa.text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = 'data'::regclass AND contype IN ('f', 'p') ORDER BY contype"
+            )
+        ).scalars()
+        assert list(keys) == [
+            "FOREIGN KEY (signal_id) REFERENCES signal(id) NOT ENFORCED",
+            'PRIMARY KEY (signal_id, "timestamp")',
+        ]
+        plain = conn.execute(sa.text("SELECT to_regclass('data_plain')")).scalar_one()
+        assert plain is None
+    assert by_partition == {
+        "data_2024_01": 6 * 2 * 144,
+        "data_2024_02": 6 * 29 * 144,
+        "data_2024_03": 6 * 31 * 144,
+        "data_2024_04": 6 * 30 * 144,
+        "data_2024_05": 6 * 2 * 144,
+    }
+    # the key still refuses a second copy of a row
+    with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(sa.text("INSERT INTO data VALUES (1, '2024-03-01 00:00+00', 0)"))
+    engine.dispose()
+
+
+def test_migration_0005_downgrades_to_one_plain_table_keeping_every_row(target_url):
+    from alembic import command
+    from alembic.config import Config
+
+    engine = fleet_release_target(target_url)
+    before = per_signal(engine)
+    upgrade_schema(engine)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", "wind_pipeline.etl:migrations")
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    assert per_signal(engine) == before
+    with engine.connect() as conn:
+        tables = conn.execute(
+            sa.text(
+                "SELECT relname, relkind FROM pg_class "
+                "WHERE relname LIKE 'data%' AND relkind IN ('r', 'p')"
+            )
+        ).all()
+    assert tables == [("data", "r")]
+    engine.dispose()
+
+
+def fleet_release_day_target(url: str) -> sa.Engine:
     """A target as the fleet release (revision 0003) left it: two turbines' signals, a day each."""
     from alembic import command
     from alembic.config import Config
@@ -188,7 +289,7 @@ def fleet_release_target(url: str) -> sa.Engine:
 
 
 def test_the_fleet_release_target_gains_an_empty_loaded_day_and_keeps_every_row(target_url):
-    engine = fleet_release_target(target_url)
+    engine = fleet_release_day_target(target_url)
     signals, data, version = snapshot(engine)
     assert version == ["0003"] and len(signals) == 10 and len(data) == 10 * 144
 

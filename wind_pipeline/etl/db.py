@@ -34,7 +34,7 @@ _SCHEME = re.compile(r"^(postgres|postgresql)(\+psycopg2)?://", re.IGNORECASE)
 _PASSWORD = re.compile(r"(://[^:/@?]*:)[^@/?]*@")
 # Alembic's head (schema.py's migrations); kept here so that the CLI can compare a database's
 # version with it in one query, without importing SQLAlchemy or Alembic (a test checks they agree).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 HINT = "check --database-url or TARGET_DATABASE_URL, and that PostgreSQL is running"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from wind_pipeline.etl import arrays, db
+from wind_pipeline.etl import arrays, db, months
 from wind_pipeline.etl.calendar import day_range, split_by_day
 from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.signals import (
@@ -45,6 +45,7 @@ def load(
     conn = db.connect(target)
     try:
         for day, part in split_by_day(stats):
+            months.ensure_months(conn, day, day)  # its own short transaction, before the day's
             written[day] = _load_day(conn, day, part, variables)
     finally:
         with contextlib.suppress(Exception):  # a dropped connection cannot be closed cleanly

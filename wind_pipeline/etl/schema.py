@@ -7,7 +7,7 @@ database gets there (``upgrade_schema``), from empty or from the previous releas
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -53,9 +53,14 @@ class Signal(Base):
 
 
 class Data(Base):
-    """One value of one signal for the 10-minute window starting at ``timestamp``."""
+    """One value of one signal for the 10-minute window starting at ``timestamp``.
+
+    Partitioned by month (``etl/months.py``): the partitions are made by the migrations, by
+    ``upgrade_schema`` and by the load, never by ``create_all``.
+    """
 
     __tablename__ = "data"
+    __table_args__ = ({"postgresql_partition_by": 'RANGE ("timestamp")'},)
 
     # signal_id first: deleting or reading one day of a few signals is an index range scan.
     signal_id: Mapped[int] = mapped_column(sa.ForeignKey("signal.id"), primary_key=True)
@@ -90,7 +95,8 @@ def upgrade_schema(engine: sa.Engine) -> str:
 
     An empty database is created at head; one created by the previous release (tables, no
     ``alembic_version``) is stamped at the baseline and upgraded, keeping every row and signal
-    id. Returns what was done: ``"current"``, ``"created"`` or ``"upgraded"``.
+    id. Either way this month's and next month's partitions of ``data`` exist after. Returns
+    what was done: ``"current"``, ``"created"`` or ``"upgraded"``.
     """
     with database_errors("upgrading the schema"), engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _UPGRADE_LOCK})
@@ -101,15 +107,28 @@ def upgrade_schema(engine: sa.Engine) -> str:
         if found[0]:
             version = conn.execute(sa.text("SELECT max(version_num) FROM alembic_version")).scalar()
         if version == HEAD_REVISION:
-            return "current"
-        previous_release = version is None and found[1] is not None
-        _migrate(conn, stamp_first=BASELINE_REVISION if previous_release else None)
-        return "upgraded" if version or previous_release else "created"
+            done = "current"
+        else:
+            previous_release = version is None and found[1] is not None
+            _migrate(conn, stamp_first=BASELINE_REVISION if previous_release else None)
+            done = "upgraded" if version or previous_release else "created"
+        _months_ahead(conn)
+        return done
 
 
 def create_schema(engine: sa.Engine) -> None:
     """The test fixtures' name for ``upgrade_schema``."""
     upgrade_schema(engine)
+
+
+def _months_ahead(conn: sa.Connection) -> None:
+    """This month's and next month's partitions, so that a load at a month's turn finds its
+    month made (the load makes any other month it writes itself)."""
+    from wind_pipeline.etl import months
+
+    this_month = months.month_of(datetime.now(UTC).date())
+    with conn.connection.driver_connection.cursor() as cur:
+        months.create_months(cur, [this_month, months.next_month(this_month)])
 
 
 def _migrate(conn: sa.Connection, *, stamp_first: str | None) -> None:
