@@ -120,13 +120,13 @@ def read_days(pool, start: date, end: date, turbines: list[str] | None) -> bytes
         _refuse_if_not_upgraded(pool)
         raise
     keys = ("day", "turbine_id", "readings", "first_timestamp", "last_timestamp", "version")
-    columns = (
-        [d.isoformat() for d in table.column(0).to_pylist()],
-        table.column(1).to_pylist(),
-        table.column(2).to_pylist(),
+    day_numbers = table.column(0).combine_chunks().cast(pa.int32()).to_numpy(zero_copy_only=False)
+    columns = (  # numpy's conversions: a third of the time of pyarrow's to_pylist here
+        np.datetime_as_string(day_numbers.astype("datetime64[D]")).tolist(),
+        *(table.column(i).to_numpy(zero_copy_only=False).tolist() for i in (1, 2)),
         _timestamps(table.column(3)),
         _timestamps(table.column(4)),
-        table.column(5).to_pylist(),
+        table.column(5).to_numpy(zero_copy_only=False).tolist(),
     )
     return orjson.dumps(list(map(dict, map(zip, repeat(keys), zip(*columns, strict=True)))))
 
