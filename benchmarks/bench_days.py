@@ -13,6 +13,7 @@ The days beyond the seeded 30 are summary rows written directly (the route reads
 seeding 50 turbines x 10 years of readings would take the better part of an hour here.
 
 Run: .venv/bin/python benchmarks/bench_days.py [--quick]   (starts its own PostgreSQL and API)
+     .venv/bin/python benchmarks/bench_days.py --seed-year   (the seed figure at 50 x 365 only)
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def execute(url: str, statement: str, *, fetch: bool = False) -> list[tuple]:
         conn.close()
 
 
-def seed_seconds(server, *, triggers: bool) -> float:
-    """One seed of SEED_FLEET x SEED_DAYS into a fresh database, triggers on or disabled."""
+def seed_seconds(
+    server, *, triggers: bool, fleet: int = SEED_FLEET, days: int = SEED_DAYS
+) -> float:
+    """One seed of ``fleet`` x ``days`` into a fresh database, triggers on or disabled."""
     name = f"b_{uuid.uuid4().hex[:10]}"
     url = local_postgres.create_database(server, name)
     try:
@@ -89,21 +92,21 @@ def seed_seconds(server, *, triggers: bool) -> float:
         finally:
             conn.close()
         began = time.perf_counter()
-        generator.seed(url, start=START, days=SEED_DAYS, turbines=SEED_FLEET)
+        generator.seed(url, start=START, days=days, turbines=fleet)
         return time.perf_counter() - began
     finally:
         local_postgres.drop_database(server, name)
 
 
-def seed_ratio(server, repeats: int) -> None:
-    seed_seconds(server, triggers=True)  # warm imports and the server
+def seed_ratio(server, repeats: int, fleet: int = SEED_FLEET, days: int = SEED_DAYS) -> None:
+    seed_seconds(server, triggers=True, days=1)  # warm imports and the server
     on, off = [], []
     for _ in range(repeats):  # alternated, so both see the same machine load
-        on.append(seed_seconds(server, triggers=True))
-        off.append(seed_seconds(server, triggers=False))
+        on.append(seed_seconds(server, triggers=True, fleet=fleet, days=days))
+        off.append(seed_seconds(server, triggers=False, fleet=fleet, days=days))
     with_, without = statistics.median(on), statistics.median(off)
     print(
-        f"seed {SEED_FLEET} turbines x {SEED_DAYS} days, median of {repeats}:"
+        f"seed {fleet} turbines x {days} days, median of {repeats}:"
         f" with triggers {with_:.2f} s, without {without:.2f} s, ratio {with_ / without:.2f}",
         flush=True,
     )
@@ -197,7 +200,21 @@ def digest_ms(url: str, runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    quick = parser.parse_args().quick
+    parser.add_argument(
+        "--seed-year",
+        action="store_true",
+        help="only the seed figure, for 50 turbines x 365 days, once each way (minutes)",
+    )
+    args = parser.parse_args()
+    if args.seed_year:
+        with tempfile.TemporaryDirectory(prefix="bdays") as folder:
+            server = local_postgres.start_server(Path(folder) / "pg", delete_on_exit=True)
+            try:
+                seed_ratio(server, 1, fleet=FLEET, days=365)
+            finally:
+                server.cleanup()
+        return
+    quick = args.quick
     repeats, runs = (1, 10) if quick else (3, 30)
     with tempfile.TemporaryDirectory(prefix="bdays") as folder:
         server = local_postgres.start_server(Path(folder) / "pg", delete_on_exit=True)
