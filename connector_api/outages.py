@@ -139,12 +139,8 @@ class OutageWriter:
         faults: bool = False,
         turbines: int | None = None,
     ) -> None:
-        self.database_url, self.seed, self.faults, self.turbines = (
-            database_url,
-            seed,
-            faults,
-            turbines,
-        )
+        self.database_url, self.seed = database_url, seed
+        self.faults, self.turbines = faults, turbines
         self._since: datetime | None = None  # the previous tick's time
 
     def tick(self, now: datetime) -> Tick | None:
@@ -154,9 +150,12 @@ class OutageWriter:
         try:
             with conn, conn.cursor() as cur:
                 ensure_schema(cur)
-                # the newest reading, and the source's first day (read by the summary's key)
+                # the newest reading and the source's first day, by the summary's key (a max
+                # over `data` would read every row: its key leads with the turbine)
                 cur.execute(
-                    f'SELECT max("timestamp"), (SELECT min(day) FROM {SUMMARY_TABLE}) FROM {TABLE}'
+                    f"SELECT (SELECT max(last_timestamp) FROM {SUMMARY_TABLE}"
+                    f"        WHERE day = (SELECT max(day) FROM {SUMMARY_TABLE})),"
+                    f" (SELECT min(day) FROM {SUMMARY_TABLE})"
                 )
                 last, first_day = cur.fetchone()
                 cur.execute(f"SELECT count(*) FROM {TURBINE_TABLE}")
