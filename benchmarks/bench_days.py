@@ -205,6 +205,7 @@ def main() -> None:
         action="store_true",
         help="only the seed figure, for 50 turbines x 365 days, once each way (minutes)",
     )
+    parser.add_argument("--no-seed", action="store_true", help="skip the seed figure")
     args = parser.parse_args()
     if args.seed_year:
         with tempfile.TemporaryDirectory(prefix="bdays") as folder:
@@ -219,7 +220,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bdays") as folder:
         server = local_postgres.start_server(Path(folder) / "pg", delete_on_exit=True)
         try:
-            seed_ratio(server, repeats)
+            if not args.no_seed:
+                seed_ratio(server, repeats)
             url = local_postgres.create_database(server, "source")
             began = time.perf_counter()
             generator.seed(url, start=START, days=DAYS, turbines=FLEET)
