@@ -312,3 +312,26 @@ def test_an_earlier_source_is_upgraded_in_place(source_url, serve_api, ddl):
             d["day"] == at(2)[:10] for d in served
         ]
         assert [tuple(d[k] for k in list(d)[:5]) for d in after] == sql(source_url, REFERENCE)
+
+
+def test_a_dropped_trigger_is_restored_and_every_day_summarised_again(api, source_url):
+    before = versions(api)
+    sql(source_url, "DROP TRIGGER day_version_delete ON data")
+    sql(
+        source_url,
+        "DELETE FROM data WHERE turbine_id = 'WTG01' AND \"timestamp\" = %s",
+        (at(0, 9),),
+    )
+    assert versions(api) == before  # nothing followed the delete: the summary is stale
+    cli._upgrade_schema(source_url)  # the next start notices and rebuilds
+    after = days(api)
+    assert [tuple(d[k] for k in list(d)[:5]) for d in after] == sql(source_url, REFERENCE)
+    assert all(d["version"] != before[(d["day"], d["turbine_id"])] for d in after)
+    sql(
+        source_url,
+        "DELETE FROM data WHERE turbine_id = 'WTG02' AND \"timestamp\" = %s",
+        (at(0, 9),),
+    )
+    assert changed({(d["day"], d["turbine_id"]): d["version"] for d in after}, versions(api)) == {
+        (DAY.isoformat(), "WTG02")
+    }
