@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 
 PROG = "connector-api"
 
@@ -182,7 +182,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
         options = dict(seed=args.seed, faults=args.faults, turbines=args.turbines)
         outages = OutageWriter(url, **options) if args.outages else None
-        report = outages.tick(live._now()) if outages else live.catch_up(url, **options)
+        now = datetime.now(UTC)
+        report = outages.tick(now) if outages else live.catch_up(url, **options, now=now)
         caught = f"{report.rows_written} rows up to {_iso(report.end)}" if report else "up to date"
         late = ", with communication outages (readings delivered late)" if outages else ""
         print(f"live: caught up ({caught}); appending each new minute{late}", flush=True)

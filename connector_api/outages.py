@@ -14,6 +14,7 @@ readings delivered since the previous tick (new minutes, and late ones), insert-
 from __future__ import annotations
 
 import io
+import logging
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -31,6 +32,8 @@ from connector_api.schema import (
     ensure_schema,
 )
 from connector_api.versions import SUMMARY_TABLE
+
+log = logging.getLogger(__name__)
 
 OUTAGE_PROBABILITY_PER_HOUR = 1 / 24  # per turbine: about one outage a day
 OUTAGE_HOURS = (1, 6)  # whole hours, uniform
@@ -178,6 +181,8 @@ class OutageWriter:
             conn.close()
         stamps = rows.column(TIME_COLUMN).cast(pa.int64()).to_numpy()
         late = int(np.count_nonzero(due & (stamps < _us(frontier))))
+        if late and written:
+            log.info("outages: %d withheld reading(s) delivered late", late)
         self._since = now
         return Tick(rows_written=written, late_rows=late, end=until) if written else None
 

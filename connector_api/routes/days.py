@@ -187,8 +187,9 @@ async def get_days(
     ``readings`` counts the rows of the day, a row whose readings are all NULL included (a gap
     has no row). ``version`` is an opaque string that changes whenever a row of that day and
     turbine is inserted, updated or deleted, and never otherwise: a reader that kept it knows
-    whether to read the day again (compare versions for equality only, never for order). Served from a summary the source keeps per (day, turbine),
-    so the cost grows with the days and turbines asked, not with the table's history.
+    whether to read the day again (compare versions for equality only, never for order).
+    Served from a summary the source keeps per (day, turbine), so the cost grows with the days
+    and turbines asked, not with the table's history.
     """
     first, last = parse_day("start", start), parse_day("end", end)
     if last <= first:
