@@ -54,6 +54,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--seed-faults", action="store_true",
         help="inject gaps, NULL runs, frozen values and spikes into that first seed, to see "
         "the asset checks fail")
+    add("--outages", action="store_true",
+        help="the live API simulates communication outages: some hours of a turbine's readings "
+        "arrive late (connector-api serve --live --outages), for the source_changes sensor")
     add("--timeout", type=_positive_int, default=STARTUP_TIMEOUT_S, metavar="S",
         help=f"seconds to wait for the services to answer (default: {STARTUP_TIMEOUT_S})")
     # fmt: on
@@ -196,7 +199,8 @@ def start_children(
     folder.storage.mkdir(parents=True, exist_ok=True)
     child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     api = [source.tool_path("connector-api"), "serve", "--live", "--host", args.host,
-           "--port", str(args.api_port), "--database-url", env["SOURCE_DATABASE_URL"]]  # fmt: skip
+           "--port", str(args.api_port), "--database-url", env["SOURCE_DATABASE_URL"],
+           *(["--outages"] if args.outages else [])]  # fmt: skip
     dagster = [source.tool_path("dagster"), "dev", *data_folder.workspace_args(),
                "-h", args.host, "-p", str(args.dagster_port)]  # fmt: skip
     # uvicorn stops on SIGTERM; dagster dev shuts its webserver, daemon and code server down
