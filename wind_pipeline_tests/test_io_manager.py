@@ -47,10 +47,12 @@ def downstream(context: dg.AssetExecutionContext, upstream: StoredDays):
     yield dg.Output(((key, table) for key, table in upstream), metadata={"days_in": len(upstream)})
 
 
-def run(tmp_path: Path, assets=(upstream, downstream), **kwargs) -> dg.ExecuteInProcessResult:
+def run(
+    tmp_path: Path, assets=(upstream, downstream), base: str | None = None, **kwargs
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         list(assets),
-        resources={"io_manager": PartitionedParquetIOManager(base_dir=str(tmp_path))},
+        resources={"io_manager": PartitionedParquetIOManager(base_dir=base or str(tmp_path))},
         instance=dg.DagsterInstance.ephemeral(),
         **kwargs,
     )
@@ -218,3 +220,10 @@ def test_a_storage_url_of_another_scheme_is_refused() -> None:
         base_path("gs://bucket/prefix")
     with pytest.raises(ValueError, match="names no bucket"):
         base_path("s3://")
+
+
+def test_a_file_url_is_a_folder(tmp_path: Path) -> None:
+    result = run(tmp_path, partition_key="2024-01-02", base=f"file://{tmp_path}")
+
+    assert result.success
+    assert "upstream/2024-01-02.parquet" in stored_files(tmp_path)

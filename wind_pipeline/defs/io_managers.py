@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 import pyarrow as pa
-from dagster._core.storage.upath_io_manager import UPathIOManager
 
 from wind_pipeline.defs.parquet_objects import (
     StorageError,
@@ -105,7 +104,7 @@ class StoredDays:
         return f"StoredDays({self.asset_key.to_user_string()}, {len(keys)} days: {span})"
 
 
-class DailyParquetIOManager(UPathIOManager):
+class DailyParquetIOManager(dg.UPathIOManager):
     """The IO manager itself: Dagster's path scheme and filesystem, our streamed output side."""
 
     extension = ".parquet"

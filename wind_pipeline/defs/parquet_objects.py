@@ -56,7 +56,7 @@ def base_path(location: str, environ: Mapping[str, str] | None = None) -> UPath:
 
     environ = os.environ if environ is None else environ
     if not location.startswith("s3://"):
-        if "://" in location:
+        if "://" in location and not location.startswith("file://"):
             scheme = location.split("://", 1)[0]
             raise ValueError(
                 f"{STORAGE_URL_ENV}={location!r}: the scheme {scheme}:// is not supported; "
@@ -81,6 +81,11 @@ def is_local(path: UPath | Path) -> bool:
     return getattr(path, "protocol", "") in LOCAL_PROTOCOLS
 
 
+def local_path(path: UPath | Path) -> Path:
+    """A local ``UPath`` (``file://`` too) as the plain path the OS calls take."""
+    return Path(getattr(path, "path", path))
+
+
 def write_table(table: pa.Table, path: UPath | Path) -> None:
     """Write one day whole or not at all, for any number of concurrent writers and readers.
 
@@ -92,7 +97,7 @@ def write_table(table: pa.Table, path: UPath | Path) -> None:
     has when its ``with`` block exits on an error.)
     """
     if is_local(path):
-        _write_local(table, Path(str(path)))
+        _write_local(table, local_path(path))
         return
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
@@ -121,7 +126,7 @@ def read_table(path: UPath | Path) -> pa.Table:
     ``pq.read_table``, whose dataset machinery imports pandas (about 0.3 s of a run, measured).
     """
     if is_local(path):
-        with open(str(path), "rb") as source:
+        with open(local_path(path), "rb") as source:
             return pq.ParquetFile(source).read()
     with storage_errors(path):
         data = path.fs.cat_file(path.path)
@@ -132,7 +137,7 @@ def missing_objects(folder: UPath | Path, paths: list) -> list:
     """The ``paths`` (all under ``folder``) that do not exist: one listing on S3, not a request
     per day."""
     if is_local(folder):
-        return [path for path in paths if not Path(str(path)).exists()]
+        return [path for path in paths if not local_path(path).exists()]
     fs = folder.fs
     with storage_errors(folder):
         fs.invalidate_cache(folder.path)  # another process may have written since
