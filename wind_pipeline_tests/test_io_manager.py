@@ -227,3 +227,12 @@ def test_a_file_url_is_a_folder(tmp_path: Path) -> None:
 
     assert result.success
     assert "upstream/2024-01-02.parquet" in stored_files(tmp_path)
+
+
+def test_the_storage_location_defaults_to_the_stack_folder() -> None:
+    from wind_pipeline.defs.io_managers import storage_location
+
+    assert storage_location({}) == ".wind/storage"
+    assert storage_location({"WIND_PIPELINE_STORAGE_DIR": "/d"}) == "/d"
+    both = {"WIND_PIPELINE_STORAGE_DIR": "/d", "WIND_PIPELINE_STORAGE_URL": "s3://b/p"}
+    assert storage_location(both) == "s3://b/p"
