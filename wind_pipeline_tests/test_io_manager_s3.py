@@ -219,3 +219,46 @@ def test_an_unreachable_endpoint_fails_the_run_with_one_clear_message(s3_env, mo
     assert "StorageError: cannot reach the object store" in text
     assert "AWS_ENDPOINT_URL" in text
     assert len(text.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_long_range_on_s3_stays_within_a_quarter_of_its_data_above_a_short_one(
+    s3_server, seed_source, serve_api, make_database, target_url, tmp_path
+) -> None:
+    """The bound of test_dagster_memory with the days in S3: a day is encoded in memory before
+    its PUT and fetched whole by one GET, still one day at a time."""
+    from wind_pipeline_tests.dagster_support import (
+        dagster_home,
+        materialize_measuring_memory,
+        run_config_args,
+    )
+    from wind_pipeline_tests.test_dagster_memory import DAYS, MB, TURBINES, VARIABLES
+
+    seed_source(days=DAYS, turbines=TURBINES)
+    prefix = fresh_prefix()
+    env = {
+        **dagster_home(tmp_path, make_database()),
+        **s3_server.environment(prefix),
+        "CONNECTOR_API_URL": serve_api(),
+        "TARGET_DATABASE_URL": target_url,
+        "WIND_PIPELINE_START_DATE": "2024-01-01",
+    }
+
+    def run(days: int) -> int:
+        raw = {"variables": VARIABLES, "block_readings": 1440 * TURBINES}
+        config = run_config_args({"ops": {"raw_readings": {"config": raw}}})
+        span = ["--partition-range", f"2024-01-01...2024-01-{days:02d}"]
+        measured = materialize_measuring_memory(env, *span, *config)
+        assert measured.returncode == 0, measured.stderr[-3000:]
+        return measured.peak_rss
+
+    short = run(2)
+    long = run(DAYS)
+    root = base_path(f"s3://{s3_server.bucket}/{prefix}", env)
+    objects = listed(s3_server, prefix)
+    allowance = sum(read_table(root / name).nbytes for name in objects) // 4
+
+    print(f"S3 peak RSS: 2 days {short / MB:.1f} MB, {DAYS} days {long / MB:.1f} MB; ")
+    assert len(objects) == 2 * DAYS
+    assert allowance > 5 * MB
+    assert long <= short + allowance, (long - short) / MB
