@@ -28,6 +28,7 @@ from wind_pipeline.etl.errors import (
     TerminalError,
     TransientError,
 )
+from wind_pipeline.etl.retries import API_RETRIES
 
 if TYPE_CHECKING:
     from wind_pipeline.etl.db import DirectDatabase
@@ -43,7 +44,7 @@ DATABASE_URL_ENV = localenv.TARGET_ENV  # named once, in localenv
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@localhost:5432/target"
 DEFAULT_VARIABLES = ",".join(signals.DEFAULT_VARIABLES)
-DEFAULT_RETRIES = 4
+DEFAULT_RETRIES = API_RETRIES  # of an API call and of a day's load alike
 
 # Most specific first: the first class an error is an instance of gives its code.
 EXIT_CODES: tuple[tuple[type[PipelineError], int, str], ...] = (

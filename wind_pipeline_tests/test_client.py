@@ -7,7 +7,8 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from wind_pipeline.etl.client import MAX_BACKOFF, ConnectorClient, backoff_delay
+from wind_pipeline.etl.client import ConnectorClient
+from wind_pipeline.etl.retries import MAX_BACKOFF, backoff_delay
 from wind_pipeline.etl.errors import (
     ApiRejectedError,
     ApiUnavailableError,

@@ -1,6 +1,8 @@
 """What a signal is: one statistic of one variable of one turbine, ``WTG01.wind_speed_mean``.
 
-The statistics, their order and the rule for when each is defined live here and nowhere else.
+The statistics, their order and the rule for when each is defined live here and nowhere else
+(``signal_rows`` applies that rule to whole columns; this module stays free of numpy so that
+``wind-etl --help`` answers before it loads).
 Units are not here: they come from the source's ``GET /variables`` (``catalogue``).
 """
 
@@ -27,11 +29,6 @@ _WORDS = {
     "count": "number of valid one-minute readings",
     "rejected": "number of readings present but rejected by quality control",
 }
-
-
-def is_defined(statistic: str, count: int) -> bool:
-    """Whether ``statistic`` exists for a window with ``count`` valid readings."""
-    return count >= MIN_COUNT[statistic]
 
 
 def signal_name(turbine: str, variable: str, statistic: str) -> str:
