@@ -28,8 +28,8 @@ from wind_pipeline.defs.partitions import daily_partitions, partition_days
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.etl import audit
 from wind_pipeline.etl.errors import TransientError
+from wind_pipeline.etl.extract import BLOCK_READINGS
 from wind_pipeline.etl.pipeline import (
-    BLOCK_READINGS,
     Selection,
     extract_days,
     load_day,

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from wind_pipeline.etl.client import ConnectorClient
 
 UTC_US = pa.timestamp("us", tz="UTC")
+# Readings fetched (and then transformed) at once: ~200k is ~10 MB of Arrow, a few tens of MB
+# while the transform runs, and large enough that a fetch's fixed cost (~10 ms) is small beside
+# it. The pipeline sizes its blocks of days from it; Dagster offers it as a run config default.
+BLOCK_READINGS = 200_000
 
 
 def raw_schema(variables: Sequence[str]) -> pa.Schema:

@@ -32,7 +32,7 @@ from wind_pipeline.etl.calendar import (
 )
 from wind_pipeline.etl.catalogue import Variable, fetch_catalogue
 from wind_pipeline.etl.errors import NoSourceDataError
-from wind_pipeline.etl.extract import extract
+from wind_pipeline.etl.extract import BLOCK_READINGS, extract
 from wind_pipeline.etl.load import NO_HOOKS, DayHooks, load_day
 from wind_pipeline.etl.retries import TARGET_RETRIES, retrying
 from wind_pipeline.etl.transform import Transformed, transform
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from wind_pipeline.etl.db import RawConnectionSource
 
 __all__ = [
-    "BLOCK_READINGS",
     "Block",
     "DayHooks",
     "DayReport",
@@ -53,10 +52,6 @@ __all__ = [
     "select",
     "transform_days",
 ]
-
-# Readings fetched and transformed at once: ~200k is ~10 MB of Arrow, a few tens of MB while the
-# transform runs, and large enough that a fetch's fixed cost (~10 ms) is small beside it.
-BLOCK_READINGS = 200_000
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ __all__ = [
     "Data",
     "LoadedDay",
     "Signal",
-    "create_schema",
     "upgrade_schema",
 ]
 
@@ -105,11 +104,6 @@ def upgrade_schema(engine: sa.Engine) -> str:
         previous_release = version is None and found[1] is not None
         _migrate(conn, stamp_first=BASELINE_REVISION if previous_release else None)
         return "upgraded" if version or previous_release else "created"
-
-
-def create_schema(engine: sa.Engine) -> None:
-    """The test fixtures' name for ``upgrade_schema``."""
-    upgrade_schema(engine)
 
 
 def _migrate(conn: sa.Connection, *, stamp_first: str | None) -> None:
