@@ -84,8 +84,8 @@ class TransformConfig(dg.Config):
 
     quality_control: bool = Field(
         default=True,
-        description="Reject off-grid, out-of-range, frozen and spike readings (SPEC §11); "
-        "false gives the plain statistics with rejected = 0.",
+        description="Reject off-grid, out-of-range, frozen and spike readings (README, Data "
+        "quality); false gives the plain statistics with rejected = 0.",
     )
     max_rejected_percent: float = Field(
         default=5.0,

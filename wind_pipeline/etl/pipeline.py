@@ -214,6 +214,7 @@ def run_range(
     target_retries: int = TARGET_RETRIES,
     block_readings: int = BLOCK_READINGS,
     within: DayHooks = NO_HOOKS,
+    selection: Selection | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DayReport]:
     """Extract, transform and load ``first``..``last`` (inclusive); one report per day.
@@ -222,8 +223,11 @@ def run_range(
     A block whose fetch finds a day without any reading is refused (``NoSourceDataError``)
     before that block writes anything, unless ``allow_empty`` (days of earlier blocks stay
     loaded: each day is its own transaction). ``within`` adds work to each day's transaction.
+    ``selection`` (from ``select``) replaces ``variables`` and ``turbines`` for a caller that runs
+    several ranges on one read of the catalogue.
     """
-    selection = select(client, variables, turbines)
+    if selection is None:
+        selection = select(client, variables, turbines)
     days = days_between(first, last)
     reports: list[DayReport] = []
     for block in extract_days(
