@@ -111,10 +111,16 @@ class Block:
     seconds: float  # the fetch's
 
     def by_day(self) -> Iterator[tuple[date, pa.Table]]:
-        """``(day, its readings)`` for every day in order, an empty table for a day without."""
-        parts = dict(split_by_day(self.raw))
+        """``(day, its readings)`` for every day in order, an empty table for a day without;
+        lazily, so only the day being handed out is gathered beside the block."""
+        parts = split_by_day(self.raw)  # in day order, days with readings only
+        pending = next(parts, None)
         for day in self.days:
-            yield day, parts.pop(day, self.raw.slice(0, 0))
+            if pending is not None and pending[0] == day:
+                yield pending
+                pending = next(parts, None)
+            else:
+                yield day, self.raw.slice(0, 0)
 
 
 def days_per_block(turbines: int, readings: int = BLOCK_READINGS) -> int:
