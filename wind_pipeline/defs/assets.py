@@ -43,9 +43,10 @@ GROUP = "wind"
 # printed three times by every `dagster` command that loads this code location.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
-# On top of the client's and the load's own quick retries: an API or PostgreSQL restart or a
+# On top of the client's own quick retries of a request: an API or PostgreSQL restart or a
 # network blip of a minute or so is ridden out (about 5, 10, 20, 40 s, with jitter so parallel
-# runs do not retry in step). Only transient errors get here (``terminal_errors_fail_once``).
+# runs do not retry in step); days already loaded stay, each being its own transaction. Only
+# transient errors get here (``terminal_errors_fail_once``).
 TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=4, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
