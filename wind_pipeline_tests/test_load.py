@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from wind_pipeline.etl import load as load_module
 from wind_pipeline.etl.db import create_engine
 from wind_pipeline.etl.errors import DatabaseError, InvalidInputError, TargetUnavailableError
-from wind_pipeline.etl.load import DayHooks, load, load_day, lock_keys
+from wind_pipeline.etl.load import load, load_day, lock_keys
 from wind_pipeline.etl.transform import transform
 from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.reference import (
@@ -325,13 +325,14 @@ def test_an_empty_day_told_its_turbine_deletes_its_rows_and_only_those(
     assert {t: rows_of(target_url, t) for t in ("WTG01", "WTG03")} == others
 
 
-def test_day_hooks_run_in_the_days_transaction(fleet, source_url, target_url, engine):
-    """``after_copy`` sees the day's new rows; a hook that fails rolls the whole day back."""
+def test_hooks_run_in_the_days_transaction(fleet, source_url, target_url, engine):
+    """``before_copy`` sees the delete, ``within`` the day's new rows; a failing hook rolls the
+    whole day back."""
     seen = []
 
-    def count_rows(cur, day):
+    def count_rows(cur):
         cur.execute("SELECT count(*) FROM data")
-        seen.append((day, cur.fetchone()[0]))
+        seen.append(cur.fetchone()[0])
 
     stats = stats_of(source_url)
     written = load_day(
@@ -340,11 +341,12 @@ def test_day_hooks_run_in_the_days_transaction(fleet, source_url, target_url, en
         stats,
         turbines=FLEET,
         variables=LIMITS,
-        within=DayHooks(before_copy=count_rows, after_copy=count_rows),
+        before_copy=count_rows,
+        within=count_rows,
     )
-    assert seen == [(DAY, 0), (DAY, written)] and written == target_row_count(target_url)
+    assert seen == [0, written] and written == target_row_count(target_url)
 
-    def fail(cur, day):
+    def fail(cur):
         raise RuntimeError("injected in the hook")
 
     before = rows_of(target_url, "WTG01")
@@ -355,6 +357,6 @@ def test_day_hooks_run_in_the_days_transaction(fleet, source_url, target_url, en
             stats_of(source_url, qc=False),
             turbines=FLEET,
             variables=LIMITS,
-            within=DayHooks(after_copy=fail),
+            within=fail,
         )
     assert rows_of(target_url, "WTG01") == before

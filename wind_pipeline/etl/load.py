@@ -4,7 +4,8 @@ Per day (``load_day``, told the day and the turbines it replaces): transaction-s
 locks on exactly those (day, turbine)s (taken in sorted order, so two loads never deadlock), delete
 the day's rows of exactly their signals, insert the signal rows still missing, COPY the new rows —
 two round trips before the COPY. Loading WTG02 never touches WTG01's rows; a failure rolls the day
-back to its previous rows. ``DayHooks`` let another module add its own SQL to that transaction.
+back to its previous rows. Hooks (``within``, ``before_copy``) let another module add its own SQL
+to that transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import io
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -27,25 +27,9 @@ from wind_pipeline.etl.signal_rows import SignalRows, melt
 from wind_pipeline.etl.signals import signal_description, signal_name, signal_unit
 
 SignalKey = tuple[str, str, str]  # (turbine, variable, statistic)
-# A DBAPI cursor inside the day's open transaction, and the day being loaded.
-DayStep = Callable[[Any, date], None]
-
-
-@dataclass(frozen=True)
-class DayHooks:
-    """Work another module adds to a day's transaction, committed or rolled back with its rows.
-
-    ``before_copy`` runs after the locks and the delete, before the COPY (e.g. to make sure a
-    partition for the day exists); ``after_copy`` after the rows are written, before the commit
-    (e.g. to record that the day was loaded). New moments become new fields, so that
-    ``load_day``'s signature stays as it is.
-    """
-
-    before_copy: DayStep | None = None
-    after_copy: DayStep | None = None
-
-
-NO_HOOKS = DayHooks()
+# Work another module adds to a day's transaction: called with the open transaction's DBAPI
+# cursor, committed or rolled back with the day's rows.
+InTransaction = Callable[[Any], None]
 
 
 def load_day(
@@ -55,7 +39,8 @@ def load_day(
     *,
     turbines: Sequence[str],
     variables: Mapping[str, Variable],
-    within: DayHooks = NO_HOOKS,
+    within: InTransaction | None = None,
+    before_copy: InTransaction | None = None,
 ) -> int:
     """Replace ``day``'s rows of ``turbines`` x ``variables`` by ``stats``; rows written.
 
@@ -64,15 +49,20 @@ def load_day(
     touches another turbine's rows. ``variables`` gives each variable's unit for new signal rows.
     ``target`` is a connection source (a connection is taken and given back) or an open DBAPI
     connection. One transaction: on any failure the day keeps its previous rows.
+
+    ``within(cursor)`` runs after the rows are written, before the commit (e.g. the day's
+    ``loaded_day`` record); ``before_copy(cursor)`` after the locks and the delete, before the
+    COPY (e.g. making sure the day's partition exists). Both share the day's transaction.
     """
+    hooks = (before_copy, within)
     if hasattr(target, "raw_connection"):
         conn = db.connect(target)
         try:
-            return _load_day(conn, day, stats, tuple(turbines), variables, within)
+            return _load_day(conn, day, stats, tuple(turbines), variables, hooks)
         finally:
             with contextlib.suppress(Exception):  # a dropped connection cannot be closed cleanly
                 conn.close()
-    return _load_day(target, day, stats, tuple(turbines), variables, within)
+    return _load_day(target, day, stats, tuple(turbines), variables, hooks)
 
 
 def load(
@@ -128,9 +118,10 @@ def _load_day(
     stats: pa.Table,
     turbines: tuple[str, ...],
     variables: Mapping[str, Variable],
-    within: DayHooks,
+    hooks: tuple[InTransaction | None, InTransaction | None],
 ) -> int:
     """One day in one transaction; rolled back whole on any failure."""
+    before_copy, within = hooks
     rows = melt(stats, turbines, tuple(variables))
     keys = [list(column) for column in zip(*rows.keys, strict=True)] or [[], [], []]
     locks = lock_keys(day, turbines)
@@ -143,16 +134,16 @@ def _load_day(
                     [*(k for pair in locks for k in pair), *keys, *day_range(day), *keys],
                 )
                 ids = {(t, v, s): i for t, v, s, i in cur.fetchall()}
-                if within.before_copy is not None:
-                    within.before_copy(cur, day)
+                if before_copy is not None:
+                    before_copy(cur)
                 written = 0
                 if len(rows):
                     _insert_missing_signals(cur, rows.keys, variables, ids)
                     # (turbine, variable, statistic) key index → signal id, as a lookup table.
                     lookup = np.array([ids[key] for key in rows.keys], dtype=np.int32)
                     written = _copy(cur, rows, lookup)
-                if within.after_copy is not None:
-                    within.after_copy(cur, day)
+                if within is not None:
+                    within(cur)
             conn.commit()
             return written
         except BaseException:

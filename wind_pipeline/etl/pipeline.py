@@ -33,7 +33,7 @@ from wind_pipeline.etl.calendar import (
 from wind_pipeline.etl.catalogue import Variable, fetch_catalogue
 from wind_pipeline.etl.errors import NoSourceDataError
 from wind_pipeline.etl.extract import BLOCK_READINGS, extract
-from wind_pipeline.etl.load import NO_HOOKS, DayHooks, load_day
+from wind_pipeline.etl.load import InTransaction, load_day
 from wind_pipeline.etl.retries import TARGET_RETRIES, retrying
 from wind_pipeline.etl.transform import Transformed, transform
 
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Block",
-    "DayHooks",
     "DayReport",
+    "InTransaction",
     "Selection",
     "extract_days",
     "load_day",
@@ -219,7 +219,7 @@ def run_range(
     on_day: Callable[[DayReport], None] | None = None,
     target_retries: int = TARGET_RETRIES,
     block_readings: int = BLOCK_READINGS,
-    within: DayHooks = NO_HOOKS,
+    within_day: Callable[[date], InTransaction | None] | None = None,
     selection: Selection | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DayReport]:
@@ -228,7 +228,8 @@ def run_range(
     ``variables`` None means the default pair, ``turbines`` None every turbine of the source.
     A block whose fetch finds a day without any reading is refused (``NoSourceDataError``)
     before that block writes anything, unless ``allow_empty`` (days of earlier blocks stay
-    loaded: each day is its own transaction). ``within`` adds work to each day's transaction.
+    loaded: each day is its own transaction). ``within_day(day)`` gives the work, if any, to add
+    to that day's transaction (``load_day``'s ``within``).
     ``selection`` (from ``select``) replaces ``variables`` and ``turbines`` for a caller that runs
     several ranges on one read of the catalogue.
     """
@@ -253,7 +254,7 @@ def run_range(
                     p,
                     turbines=selection.turbines,
                     variables=selection.limits,
-                    within=within,
+                    within=within_day(d) if within_day is not None else None,
                 ),
                 target_retries,
                 sleep,
