@@ -241,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
 
     from wind_pipeline.etl.client import ConnectorClient
     from wind_pipeline.etl.db import DirectDatabase
-    from wind_pipeline.etl.pipeline import retrying, run_range
+    from wind_pipeline.etl.pipeline import run_range
+    from wind_pipeline.etl.retries import retrying
 
     days = (last - first).days + 1
     began = time.perf_counter()
