@@ -1,6 +1,7 @@
 """The three assets of a daily partition: extract, transform, load, each a thin caller of the core.
 
-A run covers one day or a range (``BackfillPolicy.single_run()``: a year is one run), and holds
+A run covers one day or a range (a backfill is one range run, or runs of
+``WIND_PIPELINE_BACKFILL_DAYS_PER_RUN`` days: ``defs/backfill.py``), and holds
 one bounded slice of it at a time. Each asset yields its ``Output`` as a *lazy* iterable of
 ``(day, pa.Table)``: Dagster hands it to the IO manager's ``handle_output`` at once, which writes
 each day's Parquet file as the iterable produces it, so the next day is fetched or computed only
@@ -22,6 +23,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from wind_pipeline.defs import checks
+from wind_pipeline.defs.backfill import backfill_policy
 from wind_pipeline.defs.io_managers import StoredDays
 from wind_pipeline.defs.metadata import raw_metadata, signal_metadata, stats_metadata
 from wind_pipeline.defs.partitions import daily_partitions, partition_days
@@ -42,7 +44,9 @@ GROUP = "wind"
 # BackfillPolicy is a deliberate choice (a year is one run); its beta notice would otherwise be
 # printed three times by every `dagster` command that loads this code location.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
-SINGLE_RUN = dg.BackfillPolicy.single_run()
+# One object for all three assets: Dagster groups a backfill's assets by policy, so different
+# ones would split a day's three steps into separate runs. Read once, when the code loads.
+BACKFILL_POLICY = backfill_policy()
 # On top of the client's own quick retries of a request: an API or PostgreSQL restart or a
 # network blip of a minute or so is ridden out (about 5, 10, 20, 40 s, with jitter so parallel
 # runs do not retry in step); days already loaded stay, each being its own transaction. Only
@@ -138,7 +142,7 @@ def as_keys(days: Iterable[tuple[date, pa.Table]]) -> Iterator[tuple[str, pa.Tab
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     kinds={"fastapi", "pyarrow", "parquet"},
     retry_policy=TRANSIENT_RETRY,
@@ -189,7 +193,7 @@ def raw_readings(
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     kinds={"pyarrow", "parquet"},
     check_specs=checks.TEN_MINUTE_STATS_CHECKS,
@@ -226,7 +230,7 @@ def ten_minute_stats(
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     kinds={"postgres"},
     retry_policy=TRANSIENT_RETRY,
