@@ -137,7 +137,7 @@ def medians(
 
 
 # The floor of both Dagster benchmarks: our asset graph's shape doing no work. Three assets,
-# each yielding a lazy value that a no-op IO manager consumes day by day, and the same seven
+# each yielding a lazy value that a no-op IO manager consumes day by day, and the same eight
 # per-partition checks, each recording one result per day, as ours do.
 NO_WORK = """
 import warnings
@@ -212,7 +212,7 @@ OUR_CHECKS = {
         ("statistics_consistent", True),
         ("rejected_share", False),
     ],
-    "signal_data": [("target_matches_stats", True)],
+    "signal_data": [("target_matches_stats", True), ("default_partition_empty", True)],
 }
 
 

@@ -30,6 +30,7 @@ def test_every_definition_is_present_by_name() -> None:
         ("ten_minute_stats", "statistics_consistent"),
         ("ten_minute_stats", "rejected_share"),
         ("signal_data", "target_matches_stats"),
+        ("signal_data", "default_partition_empty"),
     }
     assert repository.has_job("wind_etl_job")
     assert repository.has_schedule_def("wind_etl_daily")
@@ -65,7 +66,12 @@ def test_every_check_has_one_result_per_day() -> None:
         for spec in defs.get_assets_def(key).check_specs
         if spec.blocking
     }
-    assert blocking == {"windows_complete", "statistics_consistent", "target_matches_stats"}
+    assert blocking == {
+        "windows_complete",
+        "statistics_consistent",
+        "target_matches_stats",
+        "default_partition_empty",
+    }
 
 
 def test_the_job_runs_in_process() -> None:

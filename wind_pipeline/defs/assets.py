@@ -255,5 +255,8 @@ def signal_data(
         metadata = signal_metadata(stats, selection, rows)
         context.add_asset_metadata(metadata, partition_key=day.isoformat())
         results.append(checks.target_matches_stats(day, stats, actual))
+    with terminal_errors_fail_once():
+        in_default = checks.default_partition_rows(engine)
+    results.extend(checks.default_partition_empty(d, in_default) for d in partition_days(context))
     yield dg.MaterializeResult(metadata={"target": engine.url.render_as_string(hide_password=True)})
     yield from checks.check_events(context, results)
