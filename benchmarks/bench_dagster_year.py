@@ -19,10 +19,13 @@ Where the rest goes, each measured on its own in the same run:
 ``--in-process`` also times ours as ``dg.materialize`` of the same assets, resources and instance
 in a Python process of its own (no ``dagster`` command around it: what a test or a notebook
 does). ``--plain-storage`` also times ours on dagster-postgres as shipped (a connection per
-storage call, what the README's scaling table was measured with before ``instance.py``'s pool).
+storage call, what the README's scaling table was measured with before ``instance.py``'s pool);
+``--sqlite-storage`` on Dagster's default storage (SQLite files in DAGSTER_HOME, what a
+``dagster`` command uses in a DAGSTER_HOME without our ``dagster.yaml``).
 
     .venv/bin/python benchmarks/bench_dagster_year.py [--turbines 50] [--days 10] [--runs 1]
                                                       [--in-process] [--plain-storage]
+                                                      [--sqlite-storage]
 """
 
 from __future__ import annotations
@@ -161,12 +164,16 @@ def in_process_seconds(s: Stack, first: date, last: date) -> float:
     return seconds
 
 
-def plain_storage(s: Stack) -> Stack:
-    """The same stack with dagster-postgres as shipped (no pool), same database."""
-    home = s.folder / "dagster_home_plain"
+def other_storage(s: Stack, name: str, yaml: str) -> Stack:
+    """The same stack with another ``dagster.yaml`` in a DAGSTER_HOME of its own."""
+    home = s.folder / f"dagster_home_{name}"
     home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text(PLAIN_STORAGE_YAML)
+    (home / "dagster.yaml").write_text(yaml)
     return dataclasses.replace(s, env={**s.env, "DAGSTER_HOME": str(home)})
+
+
+# Dagster's default storage: SQLite files under DAGSTER_HOME.
+SQLITE_STORAGE_YAML = "telemetry:\n  enabled: false\n"
 
 
 def main() -> None:
@@ -176,6 +183,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="rounds, interleaved (default 1)")
     parser.add_argument("--in-process", action="store_true", help="also ours as dg.materialize")
     parser.add_argument("--plain-storage", action="store_true", help="also ours without pool")
+    parser.add_argument("--sqlite-storage", action="store_true", help="also ours on SQLite")
     args = parser.parse_args()
     first, last = FIRST_DAY, FIRST_DAY + timedelta(days=args.days - 1)
     span = ["--partition-range", f"{first.isoformat()}...{last.isoformat()}"]
@@ -189,7 +197,11 @@ def main() -> None:
     with stack(FIRST_DAY, days=args.days, turbines=args.turbines) as s:
         no_work = s.write_module("no_work", no_work_graph(first.isoformat(), OUR_CHECKS))
         materialize_seconds(s, no_work, "--partition", first.isoformat())  # storage migrations
-        plain = plain_storage(s) if args.plain_storage else None
+        variants = {}
+        if args.plain_storage:
+            variants["ours (dagster, plain)"] = other_storage(s, "plain", PLAIN_STORAGE_YAML)
+        if args.sqlite_storage:
+            variants["ours (dagster, SQLite)"] = other_storage(s, "sqlite", SQLITE_STORAGE_YAML)
         for round_ in range(args.runs):
             print(f"round {round_ + 1}/{args.runs}", flush=True)
             empty_target(s.urls["target"])
@@ -200,12 +212,9 @@ def main() -> None:
             sample("floor: COPY out", floor["copy_out"])
             sample("floor: COPY in", floor["copy_in"])
             sample("floor", floor["copy_out"] + floor["copy_in"])
-            if plain is not None:
+            for name, other in variants.items():
                 empty_target(s.urls["target"])
-                sample(
-                    "ours (dagster, plain)",
-                    materialize_seconds(plain, "wind_pipeline.definitions", *span),
-                )
+                sample(name, materialize_seconds(other, "wind_pipeline.definitions", *span))
             if args.in_process:
                 empty_target(s.urls["target"])
                 sample("ours (dg.materialize)", in_process_seconds(s, first, last))
@@ -232,12 +241,15 @@ def main() -> None:
         f"turbine-day  {ours / floor_s:4.2f}x the floor "
         f"({'meets' if ours / floor_s <= TARGET_RATIO else 'MISSES'} <= {TARGET_RATIO}x)"
     )
-    if "ours (dagster, plain)" in m:
-        plain_s = m["ours (dagster, plain)"]
-        print(
-            f"  ours, dagster-postgres without pool  {plain_s:7.2f} s  "
-            f"{plain_s * per:6.1f} ms per turbine-day  {plain_s / ours:4.2f}x pooled"
-        )
+    for name, label in (
+        ("ours (dagster, plain)", "ours, dagster-postgres without pool"),
+        ("ours (dagster, SQLite)", "ours, Dagster's default SQLite    "),
+    ):
+        if name in m:
+            print(
+                f"  {label}  {m[name]:7.2f} s  {m[name] * per:6.1f} ms per turbine-day  "
+                f"{m[name] / ours:4.2f}x pooled"
+            )
     if "ours (dg.materialize)" in m:
         alone = m["ours (dg.materialize)"]
         print(
