@@ -26,7 +26,10 @@ SPIKE_MARGIN = 1.25  # an in-range spike jumps 1.25 x max_step beyond both neigh
 # across north and back, a nacelle jump and back (spikes), one out-of-range reading of each.
 DIRECTION_FAULTS = ("stuck_vane", "vane_jump", "nacelle_jump", "vane_range", "nacelle_range")
 ANGLE_OUT_OF_RANGE = (400.0, -5.0)
-ANGLE_SPIKE_MARGIN = 1.5  # a direction spike: 1.5 x max_step from the nearer neighbour
+# An angle spike's distance (degrees) beyond the further neighbour: the vane's jump is close to
+# a half turn, so that it crosses north unless the wind blows from 160-200°; the nacelle's is
+# 1.5 x its max_step.
+ANGLE_SPIKE = {"wind_direction": 160.0, "nacelle_position": 45.0}
 # The reasons of the truth log (its `fault` column), the names QC reports.
 FAULTS = ("gap", "null", "frozen", "out_of_range", "spike")
 
@@ -154,7 +157,7 @@ def _angle_spike(
 ) -> Iterator[Fault]:
     """One angle jumping beyond ``max_step`` (wrapped) from both neighbours on the same side,
     and back: across north whenever the neighbours let the jump cross it."""
-    step = ANGLE_SPIKE_MARGIN * KNOWN_VARIABLES[name].max_step
+    step = ANGLE_SPIKE[name]
     for _ in range(20):
         at = int(rng.integers(first + 1, last - 1))
         before, after = values[at - 1], values[at + 1]
