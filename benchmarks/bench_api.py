@@ -98,14 +98,14 @@ def vacuum(url: str) -> None:
 
 
 def main() -> None:
-    from connector_api.generator import seed
+    from connector_api.generator import resolve_range, write
     from wind_pipeline import local_postgres
 
     with tempfile.TemporaryDirectory(prefix="bapi") as folder:
         server = local_postgres.start_server(Path(folder) / "pg", delete_on_exit=True)
         url = local_postgres.create_database(server, "source")
-        seed(url, start=date(2023, 1, 1), days=365)
-        seed(url, start=date(2024, 1, 1), days=1, turbines=FLEET)
+        write(url, *resolve_range(date(2023, 1, 1), 365, None))
+        write(url, *resolve_range(date(2024, 1, 1), 1, None), turbines=FLEET)
         vacuum(url)
         port = free_port()
         api = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)])

@@ -52,7 +52,7 @@ def stack(
     The API runs as its own process, as in production. Yields (API URL, source URL, then one URL
     per target); everything is stopped and removed at exit.
     """
-    from connector_api.generator import seed
+    from connector_api.generator import resolve_range, write
     from wind_pipeline import local_postgres
     from wind_pipeline.etl.db import create_engine
     from wind_pipeline.etl.schema import upgrade_schema
@@ -61,7 +61,7 @@ def stack(
     server = local_postgres.start_server(f"{folder}/pg", delete_on_exit=True)
     try:
         source = local_postgres.create_database(server, "source")
-        seed(source, start=DAY, days=days, turbines=turbines, faults=True)
+        write(source, *resolve_range(DAY, days, None), turbines=turbines, faults=True)
         urls = [local_postgres.create_database(server, name) for name in targets]
         for url in urls:
             engine = create_engine(url)

@@ -34,7 +34,7 @@ def seed_seconds(server, turbines: int, days: int) -> float:
     url = local_postgres.create_database(server, name)
     try:
         began = time.perf_counter()
-        generator.seed(url, start=START, days=days, turbines=turbines)
+        generator.write(url, *generator.resolve_range(START, days, None), turbines=turbines)
         return time.perf_counter() - began
     finally:
         local_postgres.drop_database(server, name)

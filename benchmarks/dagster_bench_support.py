@@ -61,7 +61,7 @@ def _wait_healthy(url: str, seconds: float = 30.0) -> None:
 @contextmanager
 def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
     """PostgreSQL + seeded source + the API over HTTP + a DAGSTER_HOME; all removed on exit."""
-    from connector_api.generator import seed
+    from connector_api.generator import resolve_range, write
     from wind_pipeline import local_postgres
 
     folder = Path(tempfile.mkdtemp(prefix="wb"))  # short: the socket path lives inside
@@ -73,7 +73,7 @@ def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
             for name in local_postgres.STACK_DATABASES
         }
         if days:
-            report = seed(urls["source"], start=first_day, days=days, turbines=turbines)
+            report = write(urls["source"], *resolve_range(first_day, days, None), turbines=turbines)
             print(
                 f"seeded {report.rows_written} rows ({days} days x {turbines} turbines) "
                 f"in {report.seconds:.1f} s"

@@ -74,7 +74,7 @@ def engine(target_url):
 @pytest.fixture
 def seed_source(source_url) -> Callable[..., object]:
     """Seed the test's source database: ``seed_source(days=1, faults=False, seed=42)``."""
-    from connector_api.generator import seed
+    from wind_pipeline_tests.source import seed
 
     def run(**options):
         options.setdefault("start", DAY)

@@ -23,7 +23,7 @@ from connector_api.formats import ARROW_MEDIA_TYPE
 from connector_api.routes import data as data_route
 from wind_pipeline_tests.conftest import DAY
 
-ALL = ["wind_speed", "power", "ambient_temperature"]
+ALL = ["wind_speed", "power", "ambient_temperature", "wind_direction", "nacelle_position"]
 ONE_DAY = {"start": "2024-01-01T00:00:00Z", "end": "2024-01-02T00:00:00Z"}
 
 
@@ -155,7 +155,7 @@ def test_format_wins_over_accept_and_wildcards_get_json(api):
     assert ndjson.headers["content-type"] == "application/x-ndjson"
 
 
-ALLOWED = "allowed: ambient_temperature, power, wind_speed"
+ALLOWED = "allowed: ambient_temperature, nacelle_position, power, wind_direction, wind_speed"
 
 
 BAD_INPUTS = [
@@ -215,8 +215,8 @@ def test_variables_describe_each_column(api):
     body = {v["name"]: v for v in api.get("/variables").json()}
     assert list(body) == ALL
     assert body["wind_speed"]["unit"] == "m/s"
-    assert (body["power"]["physical_min"], body["power"]["physical_max"]) == (0.0, 3000.0)
-    assert [body[name]["max_step"] for name in ALL] == [10.0, 1500.0, 5.0]
+    assert (body["power"]["physical_min"], body["power"]["physical_max"]) == (-150.0, 3450.0)
+    assert [body[name]["max_step"] for name in ALL] == [10.0, 1500.0, 5.0, 90.0, 30.0]
     assert body["ambient_temperature"]["unit"] == "°C"
 
 
@@ -245,17 +245,18 @@ def test_csv_quotes_a_column_name_as_rfc_4180_says(seed_source, source_url, serv
     assert response.status_code == 200
     header_line = response.text.split("\n", 1)[0]
     assert header_line == (
-        'turbine_id,timestamp,wind_speed,power,ambient_temperature,"gust,max","say ""hi"""'
+        "turbine_id,timestamp,wind_speed,power,ambient_temperature,wind_direction,"
+        'nacelle_position,"gust,max","say ""hi"""'
     )
     lines = list(csv.reader(io.StringIO(response.text)))
     assert lines[0] == ["turbine_id", "timestamp", *ALL, "gust,max", 'say "hi"']
-    assert len(lines) == 1441 and {len(line) for line in lines} == {7}
+    assert len(lines) == 1441 and {len(line) for line in lines} == {9}
     for line in lines[1:]:
-        speed, gust = line[2], line[5]
+        speed, gust = line[2], line[7]
         assert (gust == "") == (speed == "")
         if speed:
             assert float(gust) == pytest.approx(float(speed) * 1.5, rel=1e-12)
-        assert line[6] == "2.5"
+        assert line[8] == "2.5"
 
 
 def test_health_reports_the_range(api):
@@ -352,7 +353,8 @@ def test_a_large_range_without_rows_streams_an_empty_body(api):
     params = {"start": "2030-01-01", "end": "2030-03-01"}
     assert api.get("/data", params=params).json() == []
     assert api.get("/data", params={**params, "format": "csv"}).text == (
-        "turbine_id,timestamp,wind_speed,power,ambient_temperature\n"
+        "turbine_id,timestamp,wind_speed,power,ambient_temperature,wind_direction,"
+        "nacelle_position\n"
     )
     arrow = api.get("/data", params={**params, "format": "arrow"})
     table = pa.ipc.open_stream(arrow.content).read_all()
