@@ -1,4 +1,4 @@
-"""GET /data over loopback, each figure against a floor measured in the same run (SPEC §9):
+"""GET /data over loopback, each figure against a floor measured in the same run (docs/rules.md):
 
 - one day x 2 variables per format against a constant `[]` endpoint in the same server process
   (targets: JSON <= 4x, Arrow <= 2x);

@@ -1,4 +1,4 @@
-"""The ETL core in-process, and ``wind-etl`` processes for a growing fleet (SPEC §9).
+"""The ETL core in-process, and ``wind-etl`` processes for a growing fleet (docs/rules.md).
 
 - One new day in-process (fetch_catalogue + extract over HTTP + transform with QC + load) against
   its floor, measured in the same run: a constant-answer HTTP endpoint (the API's least possible

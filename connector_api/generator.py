@@ -10,7 +10,7 @@ touching what is there (insert-or-ignore).
 
 ``--faults`` corrupts a copy of those values from a third stream per (seed, day, turbine), so the
 fault-free values are identical with and without faults, and records every corrupted reading
-(the ground truth that QC, SPEC §11, is measured against).
+(the ground truth that QC, docs/rules.md, is measured against).
 
 Everything is computed for a block of days x the whole fleet at once with numpy: only the random
 draws (one small stream per turbine-day) and the fault injection loop in Python.

@@ -150,7 +150,7 @@ def run_parser() -> argparse.ArgumentParser:
         "--qc",
         choices=("on", "off"),
         default="on",
-        help="quality control (SPEC §11); off: every non-NULL reading counts, rejected = 0",
+        help="quality control (docs/rules.md); off: every non-NULL reading counts, rejected = 0",
     )
     parser.add_argument(
         "--allow-empty",

@@ -1,6 +1,6 @@
 """The three assets end to end: the real API over HTTP, the real target PostgreSQL, a fleet.
 
-Target values are compared with the SQL reference (SPEC §11 and §4.1 written in PostgreSQL over
+Target values are compared with the SQL reference (docs/rules.md written in PostgreSQL over
 the source table), an independent computation of what the pipeline must write.
 """
 

@@ -1,5 +1,5 @@
 """The source as a fleet: the upgrade of a previous release, the farm's physics, and the faults'
-ground truth checked reading by reading against SPEC §11 (written here again with numpy)."""
+ground truth checked reading by reading against docs/rules.md (written here again with numpy)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def read_source(url: str, ids: list[str], days: int) -> tuple[dict, np.ndarray]:
 
 
 def qc(values: np.ndarray, limits: schema.Variable) -> dict[str, np.ndarray]:
-    """SPEC §11 rules 3-5 per UTC day (rows of 1440 minutes; NaN = missing): status masks."""
+    """Quality rules 3-5 of docs/rules.md per UTC day (rows of 1440 minutes; NaN = missing)."""
     v = values.reshape(-1, MINUTES)
     missing = np.isnan(v)
     out = ~missing & ((v < limits.physical_min) | (v > limits.physical_max))

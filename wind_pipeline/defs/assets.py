@@ -99,7 +99,7 @@ class TransformConfig(dg.Config):
 
     quality_control: bool = Field(
         default=True,
-        description="Reject off-grid, out-of-range, frozen and spike readings (SPEC §11); "
+        description="Reject off-grid, out-of-range, frozen and spike readings (docs/rules.md); "
         "false gives the plain statistics with rejected = 0.",
     )
     max_rejected_percent: float = Field(

@@ -1,7 +1,7 @@
 """numpy in and out of Arrow without pyarrow's pandas bridge.
 
 ``Array.to_numpy``, ``pa.array(ndarray)`` and ``pa.scalar`` all import pandas in pyarrow 26
-(+0.23 s measured, of the 0.8 s budget of a ``wind-etl DATE`` process, SPEC §9). ``to_tensor``
+(+0.23 s measured, of the 0.8 s budget of a ``wind-etl DATE`` process, docs/rules.md). ``to_tensor``
 and ``Array.from_buffers`` are pyarrow's own zero-copy ways that do not, so the core uses these
 three small helpers and nothing decodes Arrow buffers by hand.
 """

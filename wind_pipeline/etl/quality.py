@@ -1,4 +1,4 @@
-"""Data quality (SPEC §11): the status of every reading, decided before any statistic is taken.
+"""Data quality (docs/rules.md): the status of every reading, decided before any statistic is taken.
 
 Each reading of a variable gets the first status that applies: missing, off grid, out of range,
 frozen, spike, valid. Statistics use the valid readings only; ``rejected`` counts the off-grid,

@@ -9,10 +9,10 @@ from __future__ import annotations
 # The one order: the STATS table's columns, the signal rows, the metadata tables.
 STATISTICS: tuple[str, ...] = ("mean", "min", "max", "std", "count", "rejected")
 
-# What the pipeline moves when nobody says otherwise (SPEC §4.2).
+# What the pipeline moves when nobody says otherwise (docs/rules.md).
 DEFAULT_VARIABLES: tuple[str, ...] = ("wind_speed", "power")
 
-# Valid readings a window needs for the statistic to exist (SPEC §4.1): count and rejected are
+# Valid readings a window needs for the statistic to exist (docs/rules.md): count and rejected are
 # written for every window, mean/min/max from one valid reading, the sample std from two.
 MIN_COUNT: dict[str, int] = {"mean": 1, "min": 1, "max": 1, "std": 2, "count": 0, "rejected": 0}
 

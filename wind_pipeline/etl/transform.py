@@ -1,4 +1,4 @@
-"""Ten-minute statistics of one-minute readings, quality-controlled (SPEC §4.1, §11).
+"""Ten-minute statistics of one-minute readings, quality-controlled (docs/rules.md).
 
 Arrow in (the RAW table of ``extract``), Arrow out (the STATS and QUALITY tables); the arithmetic
 in between is numpy, vectorised over every turbine, day and window at once, so a year of a
@@ -42,7 +42,7 @@ STATS_SCHEMA = pa.schema(
         ("rejected", pa.int64()),
     ]
 )
-# Per (turbine, day, variable): readings expected, and how many got each status (SPEC §11).
+# Per (turbine, day, variable): readings expected, and how many got each status (docs/rules.md).
 QUALITY_COUNTS = ("expected", "valid", "missing", "off_grid", "out_of_range", "frozen", "spike")
 QUALITY_SCHEMA = pa.schema(
     [("turbine_id", pa.string()), ("day", pa.date32()), ("variable", pa.string())]
