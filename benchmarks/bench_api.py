@@ -13,7 +13,6 @@ Run: .venv/bin/python benchmarks/bench_api.py   (starts its own embedded Postgre
 from __future__ import annotations
 
 import io
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,9 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
+from wind_pipeline_tests.ports import free_port
 
 REQUESTS = 100
 YEAR_RUNS = 5
@@ -58,12 +60,6 @@ def serve(url: str, port: int) -> None:
         return Response(b"[]", media_type="application/json")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def direct_copy_ms(url: str, query: str, runs: int) -> float:

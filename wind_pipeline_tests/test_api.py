@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from connector_api import db
 from connector_api.formats import ARROW_MEDIA_TYPE
 from connector_api.routes import data as data_route
 from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.ports import free_port
 
 ALL = ["wind_speed", "power", "ambient_temperature"]
 ONE_DAY = {"start": "2024-01-01T00:00:00Z", "end": "2024-01-02T00:00:00Z"}
@@ -370,9 +370,7 @@ def test_a_year_streams_in_bounded_memory(seed_source, source_url):
     in many pieces, all rows, and the server's peak memory grows by far less than the body
     (the year as Python rows would be several hundred MB)."""
     seed_source(start=DAY, days=365)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     cli = str(Path(sys.executable).with_name("connector-api"))
     server = subprocess.Popen(
         [cli, "serve", "--port", str(port), "--database-url", source_url, "--log-level", "error"]
