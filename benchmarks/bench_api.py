@@ -9,7 +9,8 @@
 - one day x 10 turbines x 2 variables as Arrow against `COPY (SELECT ...) TO STDOUT` of the same
   rows (target <= 1.5x).
 
-Run: .venv/bin/python benchmarks/bench_api.py   (starts its own embedded PostgreSQL and server)
+Run: .venv/bin/python benchmarks/bench_api.py [--day]   (its own embedded PostgreSQL and server;
+--day: the one-day figures only)
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def vacuum(url: str) -> None:
         conn.close()
 
 
-def main() -> None:
+def main(day_only: bool = False) -> None:
     from connector_api.generator import seed
     from wind_pipeline import local_postgres
 
@@ -138,7 +139,7 @@ def main() -> None:
                         break
                     except httpx.TransportError:
                         time.sleep(0.05)
-                run(client, url)
+                run(client, url, day_only)
         finally:
             api.terminate()
             api.wait(timeout=10)
@@ -154,7 +155,7 @@ def timed_ms(client: httpx.Client, path: str, params: dict) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def run(client: httpx.Client, url: str) -> None:
+def run(client: httpx.Client, url: str, day_only: bool = False) -> None:
     day = {**DAY_PARAMS, "variables": ",".join(DAY_VARIABLES)}
     cases = {"floor": ("/floor", {}), "COPY": ("/copy", {})}
     cases |= {
@@ -175,6 +176,8 @@ def run(client: httpx.Client, url: str) -> None:
     for name, ms in medians.items():
         goal = f" (target <= {targets[name]})" if name in targets else ""
         print(f"  {name:6}: {ms:.2f} ms, ratio to floor {ms / floor:.2f}{goal}")
+    if day_only:
+        return
     year = {**YEAR_PARAMS, "variables": "wind_speed,power,ambient_temperature", "format": "arrow"}
     timed_ms(client, "/data", year)
     arrow = statistics.median(timed_ms(client, "/data", year) for _ in range(YEAR_RUNS))
@@ -198,4 +201,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         serve(sys.argv[2], int(sys.argv[3]))
     else:
-        main()
+        main(day_only=sys.argv[1:2] == ["--day"])
