@@ -1,8 +1,7 @@
 """Connections to the source database, and the read that every format is built from.
 
 A read is one SQL statement through ADBC's PostgreSQL driver, which has PostgreSQL send binary
-COPY (a stream) or a binary result (a read that fits one response) and decodes it into Arrow
-record batches in C++: the library doing what the previous
+COPY and decodes it into Arrow record batches in C++: the library doing what the previous
 release hand-decoded with numpy (rows made fixed-width by a NULL flag per value). Measured side
 by side (one PostgreSQL, requests alternated, 2 shared cores), the numpy decode served a year x
 3 variables as Arrow in 281-465 ms against 350-596 ms here, and a day within 0.1-0.8 ms: far
@@ -276,11 +275,6 @@ def read_table(
     ``turbine_id`` (dictionary-encoded), ``timestamp`` (UTC), then one float64 per variable,
     NULL where the reading is missing."""
     cur = conn.cursor()
-    # One response's rows as a plain result, not through COPY, which costs ADBC a prepare and a
-    # describe before it: a day's read in 1.12 against 1.77 ms (same table, nulls alike; worker
-    # thread, 600 alternated reads on 2 loaded cores). Streams keep COPY: it is read batch by
-    # batch, where a plain result is held whole by libpq.
-    cur.adbc_statement.set_options(**{StatementOptions.USE_COPY.value: "false"})
     try:
         cur.execute(data_query(variables, turbines, start, end, limit))
         return _tidy(cur.fetch_arrow_table(), variables)
