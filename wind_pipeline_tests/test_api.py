@@ -441,3 +441,35 @@ def test_the_api_recovers_when_its_connections_are_killed(seed_source, source_ur
     first = httpx.get(f"{base}/data", params=ONE_DAY)  # used at once: may fail, as a 503
     assert first.status_code in (200, 503)
     assert httpx.get(f"{base}/data", params=ONE_DAY).status_code == 200
+
+
+def test_json_objects_keep_odd_names_and_exact_times(seed_source, source_url, serve_api):
+    """Column names holding a comma, a quote, a brace sequence and a percent sign, a range across
+    midnight, then a reading off the minute grid: every JSON and NDJSON object has the names in
+    table order and SQL's values and times, on the grid and off it."""
+    seed_source(days=2)
+    odd = ["gust,max", 'say "hi"', "a},{b", "50%"]
+    quoted = ['"' + name.replace('"', '""') + '"' for name in odd]
+    with psycopg2.connect(db.libpq_url(source_url)) as conn, conn.cursor() as cur:
+        for factor, column in enumerate(quoted, start=2):
+            cur.execute(f"ALTER TABLE data ADD COLUMN {column} double precision")
+            cur.execute(f"UPDATE data SET {column} = wind_speed * {factor}")
+    base = serve_api()
+    window = {"start": "2024-01-01T23:50:00Z", "end": "2024-01-02T00:10:00Z"}
+    for off_grid in (False, True):
+        if off_grid:
+            with psycopg2.connect(db.libpq_url(source_url)) as conn, conn.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO data (turbine_id, timestamp, wind_speed, power)"
+                    " VALUES ('WTG01', '2024-01-01T23:59:30Z', 7.25, 812.5)"
+                )
+        selected = [*ALL, *(column.replace("%", "%%") for column in quoted)]  # psycopg2's %
+        expected = source_rows(source_url, selected, *window.values())
+        assert len(expected) == 20 + off_grid
+        for name in ("json", "ndjson"):
+            response = httpx.get(f"{base}/data", params={**window, "format": name})
+            assert response.status_code == 200
+            lines = response.content.splitlines()
+            first = orjson.loads(lines[0]) if name == "ndjson" else response.json()[0]
+            assert list(first) == ["turbine_id", "timestamp", *ALL, *odd], name
+            assert rows_from(response) == expected, (name, off_grid)
