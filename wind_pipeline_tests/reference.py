@@ -1,4 +1,4 @@
-"""The independent reference every ETL test compares against: SPEC §11 and §4.1 written in SQL.
+"""The independent reference every ETL test compares against: docs/rules.md written in SQL.
 
 Nothing here imports the pipeline's QC or statistics: PostgreSQL decides each reading's status
 with its own window functions (gaps and islands for frozen runs, ``lag``/``lead`` over the

@@ -1,4 +1,4 @@
-"""QC (SPEC §11) against the SQL reference, on hand-written edge cases in a real source database.
+"""QC (docs/rules.md) against the SQL reference, on hand-written edge cases in a real source database.
 
 Each case is one or two days of smooth, clean readings (no two consecutive values equal, every
 step far below ``max_step``) with a few readings edited. For each case the test asserts twice:
