@@ -1,4 +1,4 @@
-"""QC (docs/rules.md) against the SQL reference, on hand-written edge cases in a real source database.
+"""QC (docs/rules.md) against the SQL reference, on hand-made edge cases in a real source database.
 
 Each case is one or two days of smooth, clean readings (no two consecutive values equal, every
 step far below ``max_step``) with a few readings edited. For each case the test asserts twice:
@@ -316,22 +316,13 @@ def qc_stats(raw: pa.Table, start, end, *, turbines, variables, limits, qc=True)
     return rows
 
 
-def _transform():
-    """The core's transform, once it has the fleet signature; else None (those tests skip)."""
-    from wind_pipeline.etl import transform as module
-
-    return getattr(module, "transform", None) if hasattr(module, "Transformed") else None
-
-
 @pytest.fixture(params=["classify", "transform"])
 def pipeline_stats(request) -> Callable[..., list[tuple]]:
     """The statistics under test: through classify + numpy, and through the core's transform."""
     if request.param == "classify":
         return qc_stats
-    transform = _transform()
-    if transform is None:
-        pytest.skip("wind_pipeline.etl.transform.transform (fleet signature) not landed yet")
     from wind_pipeline.etl.catalogue import Variable
+    from wind_pipeline.etl.transform import transform
 
     def through_transform(raw, start, end, *, turbines, variables, limits, qc=True):
         described = {

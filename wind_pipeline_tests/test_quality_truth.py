@@ -12,16 +12,12 @@ from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pytest
 
+from connector_api import generator
 from connector_api.schema import KNOWN_VARIABLES
 from wind_pipeline.etl import quality
 from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.reference import day_bounds, raw_from_source
-
-generator = pytest.importorskip("connector_api.generator")
-if not hasattr(generator, "fault_log"):
-    pytest.skip("connector_api.generator.fault_log not landed yet", allow_module_level=True)
 
 DAYS, TURBINES = 30, 2
 VARIABLES = ("wind_speed", "power", "ambient_temperature")
