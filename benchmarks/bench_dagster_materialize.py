@@ -1,6 +1,6 @@
 """`dagster asset materialize` of one partition (3 assets, 7 checks), against no-work floors.
 
-Floor (SPEC §9): the same asset graph doing no work (3 assets streaming a lazy value into a
+Floor (docs/rules.md): the same asset graph doing no work (3 assets streaming a lazy value into a
 no-op IO manager, the same 7 per-partition checks), in-process executor, same CLI, same
 PostgreSQL storage, timed in the same run. Target: ours <= 1.15x that floor. Also shown: a
 one-asset project (what Dagster costs before any graph), and the default multiprocess executor

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,9 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
+from wind_pipeline_tests.ports import free_port
 
 DAY = date(2024, 1, 1)
 YEAR_LAST = date(2024, 12, 31)
@@ -72,12 +74,6 @@ def stack(
     finally:
         server.cleanup()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

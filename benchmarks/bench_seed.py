@@ -3,7 +3,7 @@
 The floor is the database's own cost: the very rows the seed writes, already formatted as CSV
 (on disk, read back from the page cache), COPY'd in one transaction into a fresh ``data`` table
 with the same key (turbine_id, timestamp) and foreign key. The seed adds the generation (numpy,
-vectorised over the fleet), the CSV formatting and its checks. Sizes up to the SPEC §9 figure:
+vectorised over the fleet), the CSV formatting and its checks. Sizes up to the README's figure:
 50 turbines x 1 year = 26.3 M readings (once, it takes minutes of PostgreSQL).
 
 Run: .venv/bin/python benchmarks/bench_seed.py [--quick]   (starts its own embedded PostgreSQL)
@@ -99,7 +99,7 @@ def main() -> None:
                 print(lines[-1], flush=True)
         finally:
             server.cleanup()
-    print(f"target: ratio <= {TARGET} for 50 turbines x 1 year (SPEC section 9)")
+    print(f"target: ratio <= {TARGET} for 50 turbines x 1 year (docs/rules.md, Performance)")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
+from wind_pipeline_tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -38,12 +40,6 @@ class Stack:
         """A module importable by ``dagster -m`` from this stack's folder; returns its name."""
         (self.folder / f"{name}.py").write_text(source)
         return name
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_healthy(url: str, seconds: float = 30.0) -> None:
@@ -78,7 +74,7 @@ def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
                 f"seeded {report.rows_written} rows ({days} days x {turbines} turbines) "
                 f"in {report.seconds:.1f} s"
             )
-        api_url = f"http://127.0.0.1:{_free_port()}"
+        api_url = f"http://127.0.0.1:{free_port()}"
         api = subprocess.Popen(
             [str(BIN / "connector-api"), "serve", "--port", api_url.rsplit(":", 1)[1],
              "--database-url", urls["source"], "--log-level", "warning"],

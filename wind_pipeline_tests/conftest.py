@@ -133,3 +133,26 @@ def s3_server():
 
     with running_object_store() as store:
         yield store
+
+
+def target_row_count(target_url: str, start=None, end=None, turbine: str | None = None) -> int:
+    """Rows of the target's ``data``: all of them, or those of ``[start, end)`` and one turbine."""
+    import sqlalchemy as sa
+
+    query, conditions = "SELECT count(*) FROM data d", []
+    if turbine is not None:
+        query += " JOIN signal s ON s.id = d.signal_id"
+        conditions.append("s.turbine = :turbine")
+    if start is not None:
+        conditions.append("d.timestamp >= :start")
+    if end is not None:
+        conditions.append("d.timestamp < :end")
+    if conditions:
+        query += " WHERE " + " AND ".join(conditions)
+    engine = sa.create_engine(target_url)
+    try:
+        with engine.connect() as conn:
+            params = {"start": start, "end": end, "turbine": turbine}
+            return conn.execute(sa.text(query), params).scalar_one()
+    finally:
+        engine.dispose()

@@ -44,7 +44,7 @@ STATS_SCHEMA = pa.schema(
         ("rejected", pa.int64()),
     ]
 )
-# Per (turbine, day, variable): readings expected, and how many got each status (SPEC §11).
+# Per (turbine, day, variable): readings expected, and how many got each status (docs/rules.md).
 QUALITY_COUNTS = ("expected", "valid", "missing", "off_grid", "out_of_range", "frozen", "spike")
 QUALITY_SCHEMA = pa.schema(
     [("turbine_id", pa.string()), ("day", pa.date32()), ("variable", pa.string())]
