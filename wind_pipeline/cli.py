@@ -55,7 +55,7 @@ EXIT_CODES: tuple[tuple[type[PipelineError], int, str], ...] = (
     (DatabaseError, 5, "target database refused a statement"),
     (NoSourceDataError, 6, "a day without any source reading (see --allow-empty)"),
     (TargetUnavailableError, 7, "target database unreachable or dropped after the retries"),
-    (StackNotRunningError, 10, "no target: the local stack is not running (see `make run`)"),
+    (StackNotRunningError, 10, "no target: the local stack is not running (see make run)"),
     (TerminalError, 8, "another terminal error (e.g. the API answered something unreadable)"),
     (TransientError, 9, "another transient error that outlasted the retries"),
 )
