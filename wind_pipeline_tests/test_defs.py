@@ -29,6 +29,8 @@ def test_every_definition_is_present_by_name() -> None:
         ("ten_minute_stats", "windows_complete"),
         ("ten_minute_stats", "statistics_consistent"),
         ("ten_minute_stats", "rejected_share"),
+        ("ten_minute_stats", "circular_means_in_range"),
+        ("ten_minute_stats", "circular_means_meaningful"),
         ("signal_data", "target_matches_stats"),
     }
     assert repository.has_job("wind_etl_job")
@@ -65,7 +67,12 @@ def test_every_check_has_one_result_per_day() -> None:
         for spec in defs.get_assets_def(key).check_specs
         if spec.blocking
     }
-    assert blocking == {"windows_complete", "statistics_consistent", "target_matches_stats"}
+    assert blocking == {
+        "windows_complete",
+        "statistics_consistent",
+        "circular_means_in_range",
+        "target_matches_stats",
+    }
 
 
 def test_the_job_runs_in_process() -> None:
