@@ -3,8 +3,6 @@ the circular variables, equal to the SQL reference; ``--variables all``; the two
 of circular means and the day's mean yaw error per turbine in the metadata.
 """
 
-from __future__ import annotations
-
 import math
 import os
 import subprocess
@@ -17,14 +15,22 @@ import pytest
 import sqlalchemy as sa
 
 from wind_pipeline.defs import checks, directions
-from wind_pipeline.defs.assets import raw_readings, signal_data, ten_minute_stats
+from wind_pipeline.defs.assets import (
+    raw_readings,
+    selection_of,
+    signal_data,
+    ten_minute_stats,
+    with_selection,
+)
+from wind_pipeline.defs.io_managers import StoredDays
+from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.etl.calendar import to_utc_us
 from wind_pipeline.etl.catalogue import YAW_ERROR_DESCRIPTION, Variable, with_derived
 from wind_pipeline.etl.extract import raw_schema
 from wind_pipeline.etl.pipeline import Selection
 from wind_pipeline.etl.transform import STATS_SCHEMA, transform
 from wind_pipeline_tests.conftest import DAY
-from wind_pipeline_tests.dagster_support import resources
+from wind_pipeline_tests.dagster_support import resources, target_row_count
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,
@@ -117,7 +123,8 @@ def test_wind_etl_and_dagster_write_the_reference_rows_of_the_directions(
     assert found["circular_means_in_range"].metadata["means_out_of_range"].value == {
         name: 0 for name in DIRECTIONS
     }
-    assert found["circular_means_meaningful"].partition == KEY
+    assert found["circular_means_meaningful"].passed  # the generator's vanes turn gently
+    assert found["circular_means_meaningful"].metadata["wide_turbine_variables"].value == 0
     # The raw checks judge the two source columns: yaw_error has none in the raw readings.
     ranges = found["readings_in_physical_range"].metadata["ranges"].value
     assert set(ranges) == {"wind_direction", "nacelle_position"}
@@ -312,3 +319,44 @@ def test_the_two_checks_are_declared_on_ten_minute_stats_per_partition() -> None
     assert not names[directions.MEANINGFUL].blocking
     assert names[directions.IN_RANGE].partitions_def is not None
     assert dg.AssetCheckKey(checks.TEN_MINUTE_STATS, directions.MEANINGFUL) in checks.SPECS
+
+
+def test_a_mean_out_of_range_stops_the_load(seed_source, serve_api, target_url, tmp_path) -> None:
+    seed_source(days=1)
+
+    @dg.asset(
+        name="ten_minute_stats",
+        partitions_def=daily_partitions,
+        check_specs=checks.TEN_MINUTE_STATS_CHECKS,
+    )
+    def stats_with_a_mean_of_360(context: dg.AssetExecutionContext, raw_readings: StoredDays):
+        ((key, raw),) = list(raw_readings)
+        selection = selection_of(raw)
+        stats = transform(
+            raw, *day_bounds(DAY), turbines=selection.turbines, variables=selection.limits
+        ).stats
+        rows = stats.to_pylist()
+        rows[0]["mean"] = 360.0  # WTG01's first wind_direction window
+        stats = with_selection(pa.Table.from_pylist(rows, schema=STATS_SCHEMA), selection)
+        yield dg.Output([(key, stats)])
+        yield from checks.check_events(
+            context, directions.evaluations(DAY, stats, selection, directions.MAX_WIDE_PERCENT)
+        )
+
+    result = dg.materialize(
+        [raw_readings, stats_with_a_mean_of_360, signal_data],
+        resources=resources(serve_api(), target_url, tmp_path / "storage"),
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key=KEY,
+        run_config={"ops": {"raw_readings": {"config": {"variables": ["wind_direction"]}}}},
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    found = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not found[directions.IN_RANGE].passed
+    assert found[directions.IN_RANGE].severity == dg.AssetCheckSeverity.ERROR
+    assert found[directions.IN_RANGE].metadata["means_out_of_range"].value == {"wind_direction": 1}
+    assert found[directions.MEANINGFUL].passed
+    assert not result.asset_materializations_for_node("signal_data")
+    assert target_row_count(target_url, *day_bounds(DAY)) == 0
