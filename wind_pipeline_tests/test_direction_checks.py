@@ -29,8 +29,8 @@ from wind_pipeline.etl.catalogue import YAW_ERROR_DESCRIPTION, Variable, with_de
 from wind_pipeline.etl.extract import raw_schema
 from wind_pipeline.etl.pipeline import Selection
 from wind_pipeline.etl.transform import STATS_SCHEMA, transform
-from wind_pipeline_tests.conftest import DAY
-from wind_pipeline_tests.dagster_support import resources, target_row_count
+from wind_pipeline_tests.conftest import DAY, target_row_count
+from wind_pipeline_tests.dagster_support import resources
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,
