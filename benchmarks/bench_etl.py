@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,9 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
+from wind_pipeline_tests.ports import free_port
 
 DAY = date(2024, 1, 1)
 YEAR_LAST = date(2024, 12, 31)
@@ -52,7 +54,7 @@ def stack(
     The API runs as its own process, as in production. Yields (API URL, source URL, then one URL
     per target); everything is stopped and removed at exit.
     """
-    from connector_api.generator import seed
+    from connector_api.generator import resolve_range, write
     from wind_pipeline import local_postgres
     from wind_pipeline.etl.db import create_engine
     from wind_pipeline.etl.schema import upgrade_schema
@@ -61,7 +63,7 @@ def stack(
     server = local_postgres.start_server(f"{folder}/pg", delete_on_exit=True)
     try:
         source = local_postgres.create_database(server, "source")
-        seed(source, start=DAY, days=days, turbines=turbines, faults=True)
+        write(source, *resolve_range(DAY, days, None), turbines=turbines, faults=True)
         urls = [local_postgres.create_database(server, name) for name in targets]
         for url in urls:
             engine = create_engine(url)
@@ -72,12 +74,6 @@ def stack(
     finally:
         server.cleanup()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ Every stage runs as its own process, the way a user runs it, and is measured fro
 (psutil, sampled every 20 ms: the process's own resident set; Dagster's short-lived compute-log
 helper is reported apart): ``connector-api seed``, a reader of ``GET /data`` month by month with
 the core's client (what the pipeline's extract does), ``wind-etl FIRST --end LAST`` and
-``dagster asset materialize --partition-range`` into a target of its own. Targets (SPEC §9):
+``dagster asset materialize --partition-range`` into a target of its own. Targets (docs/rules.md):
 the 50-turbine year through Dagster <= 10 minutes end to end on 2 cores, peak RSS <= 1 GB.
 
     .venv/bin/python benchmarks/bench_scaling.py [--turbines 1,10,50] [--days 1,30,365]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
+from wind_pipeline_tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -40,12 +42,6 @@ class Stack:
         return name
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_healthy(url: str, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -61,7 +57,7 @@ def _wait_healthy(url: str, seconds: float = 30.0) -> None:
 @contextmanager
 def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
     """PostgreSQL + seeded source + the API over HTTP + a DAGSTER_HOME; all removed on exit."""
-    from connector_api.generator import seed
+    from connector_api.generator import resolve_range, write
     from wind_pipeline import local_postgres
 
     folder = Path(tempfile.mkdtemp(prefix="wb"))  # short: the socket path lives inside
@@ -73,12 +69,12 @@ def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
             for name in local_postgres.STACK_DATABASES
         }
         if days:
-            report = seed(urls["source"], start=first_day, days=days, turbines=turbines)
+            report = write(urls["source"], *resolve_range(first_day, days, None), turbines=turbines)
             print(
                 f"seeded {report.rows_written} rows ({days} days x {turbines} turbines) "
                 f"in {report.seconds:.1f} s"
             )
-        api_url = f"http://127.0.0.1:{_free_port()}"
+        api_url = f"http://127.0.0.1:{free_port()}"
         api = subprocess.Popen(
             [str(BIN / "connector-api"), "serve", "--port", api_url.rsplit(":", 1)[1],
              "--database-url", urls["source"], "--log-level", "warning"],
@@ -137,7 +133,7 @@ def medians(
 
 
 # The floor of both Dagster benchmarks: our asset graph's shape doing no work. Three assets,
-# each yielding a lazy value that a no-op IO manager consumes day by day, and the same eight
+# each yielding a lazy value that a no-op IO manager consumes day by day, and the same ten
 # per-partition checks, each recording one result per day, as ours do.
 NO_WORK = """
 import warnings
@@ -211,6 +207,8 @@ OUR_CHECKS = {
         ("windows_complete", True),
         ("statistics_consistent", True),
         ("rejected_share", False),
+        ("circular_means_in_range", True),
+        ("circular_means_meaningful", False),
     ],
     "signal_data": [("target_matches_stats", True), ("default_partition_empty", True)],
 }

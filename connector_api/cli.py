@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument(
         "--faults",
         action="store_true",
-        help="inject gaps, NULL runs, frozen values, out-of-range and in-range spikes",
+        help="inject gaps, NULL runs, frozen values, out-of-range and in-range spikes;"
+        " for the directions a stuck vane, a jump across north and back, a nacelle jump",
     )
     seed.add_argument(
         "--faults-log",

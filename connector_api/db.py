@@ -5,7 +5,7 @@ COPY and decodes it into Arrow record batches in C++: the library doing what the
 release hand-decoded with numpy (rows made fixed-width by a NULL flag per value). Measured side
 by side (one PostgreSQL, requests alternated, 2 shared cores), the numpy decode served a year x
 3 variables as Arrow in 281-465 ms against 350-596 ms here, and a day within 0.1-0.8 ms: far
-from the 2x a hand-written decoder must buy to stay (SPEC §9), so it went. (A parse of COPY's
+from the 2x a hand-written decoder must buy to stay (docs/rules.md), so it went. (A parse of COPY's
 CSV by pyarrow, tried first, was slower than both.) The API's sessions are ADBC's, pooled by
 SQLAlchemy's pool; psycopg2 stays for the generator and the CLI.
 """

@@ -11,7 +11,6 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 
 import numpy as np
 import orjson
@@ -23,30 +22,51 @@ from connector_api.schema import TIME_COLUMN, TURBINE_COLUMN
 ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 
 
-def _timestamp_strings(chunk: pa.Table) -> np.ndarray:
+# "HH:MM:00Z" for each minute of a day: a reading on the minute grid is written as its day's
+# "YYYY-MM-DDT" and one of these, instead of numpy formatting every timestamp (0.24 ms a day).
+_MINUTES_OF_DAY = np.array([f"{m // 60:02d}:{m % 60:02d}:00Z" for m in range(1440)], dtype=object)
+_US_PER_MINUTE = 60_000_000
+
+
+def _timestamp_texts(chunk: pa.Table) -> list[str]:
     """ISO 8601 UTC with ``Z``; whole seconds unless a reading has a finer timestamp."""
     us = chunk.column(TIME_COLUMN).combine_chunks().cast(pa.int64()).to_numpy()
-    unit = "s" if not np.any(us % 1_000_000) else "us"
-    return np.datetime_as_string(us.astype("datetime64[us]"), unit=unit, timezone="UTC")
+    minutes, rest = np.divmod(us, _US_PER_MINUTE)
+    if rest.any():  # off the minute grid: numpy writes each, to the second or the microsecond
+        unit = "s" if not np.any(us % 1_000_000) else "us"
+        texts = np.datetime_as_string(us.astype("datetime64[us]"), unit=unit, timezone="UTC")
+        return texts.tolist()
+    days, minute = np.divmod(minutes, 1440)
+    unique, inverse = np.unique(days, return_inverse=True)
+    prefixes = np.array([f"{np.datetime64(int(day), 'D')}T" for day in unique], dtype=object)
+    return (prefixes[inverse] + _MINUTES_OF_DAY[minute]).tolist()
 
 
-def _turbine_strings(chunk: pa.Table) -> list[str]:
-    """The turbine id of each row, from the chunk's dictionary (a handful of distinct ids)."""
-    column = chunk.column(TURBINE_COLUMN).combine_chunks()
-    ids = np.array(column.dictionary.to_pylist(), dtype=object)
-    return ids[column.indices.to_numpy()].tolist()
+def _json_objects(chunk: pa.Table, variables: Sequence[str]) -> list[bytes]:
+    """Each row as the JSON object ``{"turbine_id", "timestamp", <variable>: number|null}``.
 
-
-def _rows(chunk: pa.Table, variables: Sequence[str]) -> list[dict]:
+    orjson writes each column in one call (a list of floats or of timestamps, split at its
+    commas, which neither holds) and one template per row puts the values between the keys:
+    the bytes ``orjson.dumps`` of one dict per row gives, without building 1,440 dicts. A day's
+    JSON encodes in 0.55 instead of 1.1 ms, NDJSON alike (measured alone, 2 shared cores).
+    """
+    if not chunk.num_rows:
+        return []
     keys = (TURBINE_COLUMN, TIME_COLUMN, *variables)
-    columns = (
-        _turbine_strings(chunk),
-        _timestamp_strings(chunk).tolist(),
-        *(chunk.column(name).to_pylist() for name in variables),
-    )
-    # map() builds the dicts without a Python-level loop: 0.48 against 0.69 ms for a day's
-    # 1,440 rows (a comprehension of dict(zip(...))); the columns have equal lengths.
-    return list(map(dict, map(zip, repeat(keys), zip(*columns, strict=False))))
+    template = b"{%b}" % b",".join(orjson.dumps(k).replace(b"%", b"%%") + b":%b" for k in keys)
+    turbines = chunk.column(TURBINE_COLUMN).combine_chunks()
+    ids = np.array([orjson.dumps(i) for i in turbines.dictionary.to_pylist()], dtype=object)
+    columns = [
+        ids[turbines.indices.to_numpy()].tolist(),  # an id may hold a comma: dumped one by one
+        *(
+            orjson.dumps(values)[1:-1].split(b",")
+            for values in (
+                _timestamp_texts(chunk),
+                *(chunk.column(name).to_pylist() for name in variables),
+            )
+        ),
+    ]
+    return list(map(template.__mod__, zip(*columns, strict=True)))
 
 
 def encode_json(chunks: Iterable[pa.Table], variables: Sequence[str]) -> Iterator[bytes]:
@@ -55,27 +75,16 @@ def encode_json(chunks: Iterable[pa.Table], variables: Sequence[str]) -> Iterato
     separator = b""
     for chunk in chunks:
         if chunk.num_rows:
-            yield separator + orjson.dumps(_rows(chunk, variables))[1:-1]
+            yield separator + b",".join(_json_objects(chunk, variables))
             separator = b","
     yield b"]"
 
 
 def encode_ndjson(chunks: Iterable[pa.Table], variables: Sequence[str]) -> Iterator[bytes]:
-    """One JSON object per line.
-
-    One ``dumps`` of the chunk's list, split between objects, instead of one per row: orjson
-    costs about 4 µs a call, so a day of 1,440 rows encodes in 0.7 ms instead of 6 ms (the
-    NDJSON figure would be 1.6x worse). The text between two objects is ``},{`` only there,
-    unless a key or a turbine id holds a brace: then one ``dumps`` per row.
-    """
+    """One JSON object per line, the same objects as in the JSON array."""
     for chunk in chunks:
         if chunk.num_rows:
-            rows = _rows(chunk, variables)
-            ids = chunk.column(TURBINE_COLUMN).combine_chunks().dictionary.to_pylist()
-            if any("}" in text for text in (*variables, *ids)):
-                yield b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in rows)
-            else:
-                yield orjson.dumps(rows)[1:-1].replace(b"},{", b"}\n{") + b"\n"
+            yield b"\n".join(_json_objects(chunk, variables)) + b"\n"
 
 
 def csv_header(variables: Sequence[str]) -> bytes:
@@ -110,7 +119,7 @@ def encode_csv(chunks: Iterable[pa.Table], variables: Sequence[str]) -> Iterator
     yield csv_header(variables)
     for chunk in chunks:
         if chunk.num_rows:
-            yield _csv_rows(chunk.set_column(1, TIME_COLUMN, pa.array(_timestamp_strings(chunk))))
+            yield _csv_rows(chunk.set_column(1, TIME_COLUMN, pa.array(_timestamp_texts(chunk))))
 
 
 def arrow_schema(variables: Sequence[str]) -> pa.Schema:

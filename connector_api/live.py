@@ -11,24 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from connector_api import db, generator
+from connector_api.calendar import MINUTE
 from connector_api.outages import OutageWriter
 from connector_api.schema import TABLE, TURBINE_TABLE, ensure_schema
 
 log = logging.getLogger(__name__)
 
-MINUTE = timedelta(minutes=1)
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def last_timestamp(database_url: str) -> datetime | None:
-    """The newest reading's timestamp (creating the tables if needed), or None if empty."""
-    return _state(database_url)[0]
 
 
 def _state(database_url: str) -> tuple[datetime | None, int]:

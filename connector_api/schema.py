@@ -1,9 +1,9 @@
 """The source tables, what their columns mean, the catalogue query, and the in-place upgrade.
 
 ``data`` holds one row per (turbine, minute); ``turbine`` the fleet's properties. A source made
-by the previous release (``data`` keyed on ``timestamp`` alone, no ``turbine``) is upgraded in
-place by :func:`ensure_schema`, its rows kept as turbine ``WTG01``: ``connector-api seed`` and
-``serve`` both call it.
+by an earlier release (``data`` keyed on ``timestamp`` alone, no ``turbine``; or without the
+direction columns) is upgraded in place by :func:`ensure_schema`, its rows kept (as turbine
+``WTG01``; NULL directions): ``connector-api seed`` and ``serve`` both call it.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     wind_speed double precision,
     power double precision,
     ambient_temperature double precision,
+    wind_direction double precision,
+    nacelle_position double precision,
     PRIMARY KEY ({TURBINE_COLUMN}, "timestamp")
 )
 """
@@ -68,6 +70,10 @@ DEFAULT_TURBINE = {
     "y": 0.0,
 }
 
+# Columns later releases added to `data`: an earlier source gains them on its next start, NULL in
+# the rows it already has (a column without a default: PostgreSQL rewrites nothing).
+ADDED_COLUMNS = ("wind_direction", "nacelle_position")
+
 # Serialises concurrent upgrades (the compose seed one-shot and the API start together).
 _SCHEMA_LOCK = 0x77696E64  # "wind"
 
@@ -87,28 +93,37 @@ def ensure_schema(cur) -> None:
 
 
 def _ensure_tables(cur) -> None:
-    """Create the tables if missing, or upgrade a previous-release source in place.
+    """Create the tables if missing, or upgrade an earlier release's source in place.
 
     Idempotent, and safe to run concurrently (a transaction-scoped advisory lock): the caller
-    commits. The upgrade adds ``turbine_id`` to every existing row as ``WTG01`` (a constant
-    default, so PostgreSQL does not rewrite the table) and re-keys ``data`` on
-    ``(turbine_id, timestamp)``.
+    commits. A source of the first release gains ``turbine_id``, every existing row as ``WTG01``
+    (a constant default, so PostgreSQL does not rewrite the table), and ``data`` is re-keyed on
+    ``(turbine_id, timestamp)``; a source of any earlier release gains the direction columns
+    (ADDED_COLUMNS), NULL in its rows.
     """
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
     cur.execute(CREATE_TURBINE_TABLE)
     cur.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
-        " AND attnum > 0 AND NOT attisdropped),"
-        " EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%s)"
-        " AND attname = %s AND NOT attisdropped)",
-        (TABLE, TABLE, TURBINE_COLUMN),
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s)"
+        " AND attnum > 0 AND NOT attisdropped",
+        (TABLE,),
     )
-    table_exists, has_turbine = cur.fetchone()
-    if not table_exists:
+    present = {name for (name,) in cur.fetchall()}
+    if not present:
         cur.execute(CREATE_TABLE)
         return
-    if has_turbine:
-        return
+    if TURBINE_COLUMN not in present:
+        _add_turbines(cur)
+    missing = [name for name in ADDED_COLUMNS if name not in present]
+    if missing:  # checked first: ALTER TABLE would lock out readers even when nothing is added
+        cur.execute(
+            f"ALTER TABLE {TABLE} "
+            + ", ".join(f"ADD COLUMN {name} double precision" for name in missing)
+        )
+
+
+def _add_turbines(cur) -> None:
+    """The fleet release's upgrade: every existing row becomes turbine ``WTG01``."""
     columns = ", ".join(("id", *TURBINE_PROPERTIES))
     cur.execute(
         f"INSERT INTO {TURBINE_TABLE} ({columns}) VALUES (%s{', %s' * len(TURBINE_PROPERTIES)})"
@@ -130,12 +145,21 @@ def _ensure_tables(cur) -> None:
     cur.execute(f'ALTER TABLE {TABLE} ADD PRIMARY KEY ({TURBINE_COLUMN}, "timestamp")')
 
 
+LINEAR, CIRCULAR = "linear", "circular"
+KINDS = (LINEAR, CIRCULAR)
+FROZEN_MINUTES = 10  # a stuck sensor: this many equal readings at consecutive minutes
+
+
 @dataclass(frozen=True)
 class Variable:
-    """A numeric column of the source table, as `/variables` describes it.
+    """A numeric column of the source table, as `/variables` describes it: the one source of the
+    ranges, units, kinds and quality rules the pipeline applies (README, "Data quality").
 
-    ``max_step`` is the largest plausible change between two consecutive one-minute readings
-    (the spike rule of QC); None when unknown, which means no spike rule.
+    ``kind``: ``linear``, or ``circular`` for an angle in degrees (period 360; differences are
+    wrapped). ``max_step`` is the largest plausible change between two consecutive one-minute
+    readings (the spike rule); None when unknown, which means no spike rule. ``frozen_minutes``:
+    how many equal readings in a row make a stuck sensor (None: no frozen rule, for a signal
+    that holds still by design); ``frozen_exempt``: the values allowed to repeat that long.
     """
 
     name: str
@@ -144,23 +168,61 @@ class Variable:
     physical_min: float | None = None
     physical_max: float | None = None
     max_step: float | None = None
+    kind: str = LINEAR
+    frozen_minutes: int | None = FROZEN_MINUTES
+    frozen_exempt: tuple[float, ...] = ()
 
 
 KNOWN_VARIABLES = {
     "wind_speed": Variable(
-        "wind_speed", "m/s", "Hub-height wind speed, one-minute mean.", 0.0, 40.0, 10.0
+        "wind_speed",
+        "m/s",
+        "Hub-height wind speed, one-minute mean.",
+        0.0,
+        40.0,
+        10.0,
+        frozen_exempt=(0.0,),  # calm: below the anemometer's threshold it reads 0 for hours
     ),
     "power": Variable(
-        "power", "kW", "Active power of a 3 MW turbine, one-minute mean.", 0.0, 3000.0, 1500.0
+        "power",
+        "kW",
+        "Active power of a 3 MW turbine, one-minute mean; negative while idle (the turbine's own"
+        " consumption).",
+        -150.0,  # -5 % of rating: idle self-consumption
+        3450.0,  # +15 %: brief overshoot above rated
+        1500.0,
+        frozen_exempt=(0.0, 3000.0),  # idle or disconnected; clipped at rated power
     ),
     "ambient_temperature": Variable(
         "ambient_temperature", "°C", "Ambient air temperature at the nacelle.", -40.0, 50.0, 5.0
+    ),
+    "wind_direction": Variable(
+        "wind_direction",
+        "°",
+        "Direction the wind comes from at the nacelle's vane, degrees clockwise from north,"
+        " in [0, 360).",
+        0.0,
+        360.0,
+        90.0,
+        kind=CIRCULAR,
+    ),
+    "nacelle_position": Variable(
+        "nacelle_position",
+        "°",
+        "Direction the nacelle (the rotor) faces, degrees clockwise from north, in [0, 360); it"
+        " holds still while the wind stays inside the yaw dead band.",
+        0.0,
+        360.0,
+        30.0,  # about a yaw drive's rate per minute
+        kind=CIRCULAR,
+        frozen_minutes=None,
     ),
 }
 
 
 def describe(name: str) -> Variable:
-    """The known description of a column, or an honest 'unknown' for a column added later."""
+    """The known description of a column, or an honest 'unknown' for a column added later:
+    linear, no bounds, the default frozen rule."""
     return KNOWN_VARIABLES.get(
         name, Variable(name, None, "A numeric column of the source table (no description).")
     )

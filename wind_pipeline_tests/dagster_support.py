@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-import sqlalchemy as sa
 
 from wind_pipeline.defs.io_managers import PartitionedParquetIOManager
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
@@ -36,20 +35,6 @@ def resources(api_url: str, target_url: str, storage: Path) -> dict:
 
 def range_tags(first: str, last: str) -> dict[str, str]:
     return {RANGE_START_TAG: first, RANGE_END_TAG: last}
-
-
-def target_row_count(target_url: str, start, end, turbine: str | None = None) -> int:
-    query = "SELECT count(*) FROM data d JOIN signal s ON s.id = d.signal_id "
-    query += "WHERE d.timestamp >= :start AND d.timestamp < :end"
-    if turbine is not None:
-        query += " AND s.turbine = :turbine"
-    engine = sa.create_engine(target_url)
-    try:
-        with engine.connect() as conn:
-            params = {"start": start, "end": end, "turbine": turbine}
-            return conn.execute(sa.text(query), params).scalar_one()
-    finally:
-        engine.dispose()
 
 
 def dagster_home(tmp_path: Path, postgres_url: str) -> dict[str, str]:

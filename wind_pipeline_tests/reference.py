@@ -526,8 +526,3 @@ def raw_from_source(
 def source_row_count(source_url: str) -> int:
     with connect(source_url) as conn:
         return conn.execute(sa.text("SELECT count(*) FROM data")).scalar_one()
-
-
-def target_row_count(target_url: str) -> int:
-    with connect(target_url) as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM data")).scalar_one()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,8 +21,9 @@ from connector_api import db
 from connector_api.formats import ARROW_MEDIA_TYPE
 from connector_api.routes import data as data_route
 from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.ports import free_port
 
-ALL = ["wind_speed", "power", "ambient_temperature"]
+ALL = ["wind_speed", "power", "ambient_temperature", "wind_direction", "nacelle_position"]
 ONE_DAY = {"start": "2024-01-01T00:00:00Z", "end": "2024-01-02T00:00:00Z"}
 
 
@@ -155,7 +155,7 @@ def test_format_wins_over_accept_and_wildcards_get_json(api):
     assert ndjson.headers["content-type"] == "application/x-ndjson"
 
 
-ALLOWED = "allowed: ambient_temperature, power, wind_speed"
+ALLOWED = "allowed: ambient_temperature, nacelle_position, power, wind_direction, wind_speed"
 
 
 BAD_INPUTS = [
@@ -215,8 +215,8 @@ def test_variables_describe_each_column(api):
     body = {v["name"]: v for v in api.get("/variables").json()}
     assert list(body) == ALL
     assert body["wind_speed"]["unit"] == "m/s"
-    assert (body["power"]["physical_min"], body["power"]["physical_max"]) == (0.0, 3000.0)
-    assert [body[name]["max_step"] for name in ALL] == [10.0, 1500.0, 5.0]
+    assert (body["power"]["physical_min"], body["power"]["physical_max"]) == (-150.0, 3450.0)
+    assert [body[name]["max_step"] for name in ALL] == [10.0, 1500.0, 5.0, 90.0, 30.0]
     assert body["ambient_temperature"]["unit"] == "°C"
 
 
@@ -245,17 +245,18 @@ def test_csv_quotes_a_column_name_as_rfc_4180_says(seed_source, source_url, serv
     assert response.status_code == 200
     header_line = response.text.split("\n", 1)[0]
     assert header_line == (
-        'turbine_id,timestamp,wind_speed,power,ambient_temperature,"gust,max","say ""hi"""'
+        "turbine_id,timestamp,wind_speed,power,ambient_temperature,wind_direction,"
+        'nacelle_position,"gust,max","say ""hi"""'
     )
     lines = list(csv.reader(io.StringIO(response.text)))
     assert lines[0] == ["turbine_id", "timestamp", *ALL, "gust,max", 'say "hi"']
-    assert len(lines) == 1441 and {len(line) for line in lines} == {7}
+    assert len(lines) == 1441 and {len(line) for line in lines} == {9}
     for line in lines[1:]:
-        speed, gust = line[2], line[5]
+        speed, gust = line[2], line[7]
         assert (gust == "") == (speed == "")
         if speed:
             assert float(gust) == pytest.approx(float(speed) * 1.5, rel=1e-12)
-        assert line[6] == "2.5"
+        assert line[8] == "2.5"
 
 
 def test_health_reports_the_range(api):
@@ -352,7 +353,8 @@ def test_a_large_range_without_rows_streams_an_empty_body(api):
     params = {"start": "2030-01-01", "end": "2030-03-01"}
     assert api.get("/data", params=params).json() == []
     assert api.get("/data", params={**params, "format": "csv"}).text == (
-        "turbine_id,timestamp,wind_speed,power,ambient_temperature\n"
+        "turbine_id,timestamp,wind_speed,power,ambient_temperature,wind_direction,"
+        "nacelle_position\n"
     )
     arrow = api.get("/data", params={**params, "format": "arrow"})
     table = pa.ipc.open_stream(arrow.content).read_all()
@@ -370,9 +372,7 @@ def test_a_year_streams_in_bounded_memory(seed_source, source_url):
     in many pieces, all rows, and the server's peak memory grows by far less than the body
     (the year as Python rows would be several hundred MB)."""
     seed_source(start=DAY, days=365)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     cli = str(Path(sys.executable).with_name("connector-api"))
     server = subprocess.Popen(
         [cli, "serve", "--port", str(port), "--database-url", source_url, "--log-level", "error"]
@@ -443,3 +443,35 @@ def test_the_api_recovers_when_its_connections_are_killed(seed_source, source_ur
     first = httpx.get(f"{base}/data", params=ONE_DAY)  # used at once: may fail, as a 503
     assert first.status_code in (200, 503)
     assert httpx.get(f"{base}/data", params=ONE_DAY).status_code == 200
+
+
+def test_json_objects_keep_odd_names_and_exact_times(seed_source, source_url, serve_api):
+    """Column names holding a comma, a quote, a brace sequence and a percent sign, a range across
+    midnight, then a reading off the minute grid: every JSON and NDJSON object has the names in
+    table order and SQL's values and times, on the grid and off it."""
+    seed_source(days=2)
+    odd = ["gust,max", 'say "hi"', "a},{b", "50%"]
+    quoted = ['"' + name.replace('"', '""') + '"' for name in odd]
+    with psycopg2.connect(db.libpq_url(source_url)) as conn, conn.cursor() as cur:
+        for factor, column in enumerate(quoted, start=2):
+            cur.execute(f"ALTER TABLE data ADD COLUMN {column} double precision")
+            cur.execute(f"UPDATE data SET {column} = wind_speed * {factor}")
+    base = serve_api()
+    window = {"start": "2024-01-01T23:50:00Z", "end": "2024-01-02T00:10:00Z"}
+    for off_grid in (False, True):
+        if off_grid:
+            with psycopg2.connect(db.libpq_url(source_url)) as conn, conn.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO data (turbine_id, timestamp, wind_speed, power)"
+                    " VALUES ('WTG01', '2024-01-01T23:59:30Z', 7.25, 812.5)"
+                )
+        selected = [*ALL, *(column.replace("%", "%%") for column in quoted)]  # psycopg2's %
+        expected = source_rows(source_url, selected, *window.values())
+        assert len(expected) == 20 + off_grid
+        for name in ("json", "ndjson"):
+            response = httpx.get(f"{base}/data", params={**window, "format": name})
+            assert response.status_code == 200
+            lines = response.content.splitlines()
+            first = orjson.loads(lines[0]) if name == "ndjson" else response.json()[0]
+            assert list(first) == ["turbine_id", "timestamp", *ALL, *odd], name
+            assert rows_from(response) == expected, (name, off_grid)

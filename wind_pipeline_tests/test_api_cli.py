@@ -19,6 +19,7 @@ import pytest
 from connector_api import db, generator, live
 from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.ports import free_port
+from wind_pipeline_tests.source import last_timestamp
 
 CLI = str(Path(sys.executable).with_name("connector-api"))
 
@@ -207,7 +208,7 @@ def test_live_catch_up_writes_each_passed_minute(seed_source, source_url):
     assert report.rows_written == 10  # 00:00 … 00:09 of the next day; 00:10 has not passed
     assert count_rows(source_url) == 1440 + 10
     assert live.catch_up(source_url, now=now) is None
-    assert live.last_timestamp(source_url) == datetime(2024, 1, 2, 0, 9, tzinfo=UTC)
+    assert last_timestamp(source_url) == datetime(2024, 1, 2, 0, 9, tzinfo=UTC)
     assert DAY.isoformat() == "2024-01-01"
 
 

@@ -74,7 +74,14 @@ def test_arrow_turbine_column_is_a_non_null_dictionary(api):
     field = table.schema.field(0)
     assert field.name == "turbine_id" and not field.nullable
     assert field.type == pa.dictionary(pa.int32(), pa.string())
-    assert table.schema.names[1:] == ["timestamp", "wind_speed", "power", "ambient_temperature"]
+    assert table.schema.names[1:] == [
+        "timestamp",
+        "wind_speed",
+        "power",
+        "ambient_temperature",
+        "wind_direction",
+        "nacelle_position",
+    ]
     keys = list(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
     assert keys == sorted(set(keys))  # ordered by the key, no row twice
     assert sorted(set(table.column(0).to_pylist())) == FLEET

@@ -1,6 +1,6 @@
 """The three assets end to end: the real API over HTTP, the real target PostgreSQL, a fleet.
 
-Target values are compared with the SQL reference (SPEC §11 and §4.1 written in PostgreSQL over
+Target values are compared with the SQL reference (docs/rules.md written in PostgreSQL over
 the source table), an independent computation of what the pipeline must write.
 """
 
@@ -17,12 +17,11 @@ from wind_pipeline.defs.assets import (
     terminal_errors_fail_once,
 )
 from wind_pipeline.etl.errors import ApiUnavailableError, DatabaseError
-from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.conftest import DAY, target_row_count
 from wind_pipeline_tests.dagster_support import (
     ROWS_PER_TURBINE_DAY,
     range_tags,
     resources,
-    target_row_count,
 )
 from wind_pipeline_tests.reference import (
     assert_stats_equal,

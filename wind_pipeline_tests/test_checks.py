@@ -17,8 +17,8 @@ from wind_pipeline.etl.extract import raw_schema
 from wind_pipeline.etl.load import load
 from wind_pipeline.etl.pipeline import Selection
 from wind_pipeline.etl.transform import transform
-from wind_pipeline_tests.conftest import DAY
-from wind_pipeline_tests.dagster_support import resources, target_row_count
+from wind_pipeline_tests.conftest import DAY, target_row_count
+from wind_pipeline_tests.dagster_support import resources
 from wind_pipeline_tests.reference import day_bounds
 
 KEY = DAY.isoformat()

@@ -38,7 +38,7 @@ TURBINE = "WTG01"
 DIRECTIONS = ("wind_direction", "nacelle_position")
 OUTPUT = (*DIRECTIONS, "yaw_error")
 
-# What GET /variables serves with the directions (SPEC of the issue; built by hand in tests).
+# What GET /variables serves with the directions (README "Directions"; built by hand in tests).
 CATALOGUE = {
     "wind_speed": Variable("wind_speed", "m/s", None, 0.0, 40.0, 10.0, frozen_exempt=(0.0,)),
     "power": Variable("power", "kW", None, -150.0, 3450.0, 1500.0, frozen_exempt=(0.0, 3000.0)),

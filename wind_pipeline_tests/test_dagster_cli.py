@@ -10,13 +10,13 @@ import dagster as dg
 import pytest
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
+from wind_pipeline_tests.conftest import target_row_count
 from wind_pipeline_tests.dagster_support import (
     DAGSTER,
     REPO,
     dagster_home,
     materialize,
     run_config_args,
-    target_row_count,
 )
 from wind_pipeline_tests.reference import (
     assert_stats_equal,

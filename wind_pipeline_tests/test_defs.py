@@ -29,6 +29,8 @@ def test_every_definition_is_present_by_name() -> None:
         ("ten_minute_stats", "windows_complete"),
         ("ten_minute_stats", "statistics_consistent"),
         ("ten_minute_stats", "rejected_share"),
+        ("ten_minute_stats", "circular_means_in_range"),
+        ("ten_minute_stats", "circular_means_meaningful"),
         ("signal_data", "target_matches_stats"),
         ("signal_data", "default_partition_empty"),
     }
@@ -69,6 +71,7 @@ def test_every_check_has_one_result_per_day() -> None:
     assert blocking == {
         "windows_complete",
         "statistics_consistent",
+        "circular_means_in_range",
         "target_matches_stats",
         "default_partition_empty",
     }

@@ -129,7 +129,7 @@ def test_with_a_stopped_stack_each_command_says_how_to_start_it(clone, command):
 @contextlib.contextmanager
 def services_stack(folder: Path, log: Path) -> Iterator[subprocess.Popen]:
     """``wind-stack --no-dagster`` in ``folder``, typed with nothing exported, its stdout piped
-    into a reader that exits after one byte, SIGINT at its default (SPEC §10)."""
+    into a reader that exits after one byte, SIGINT at its default (docs/pitfalls.md)."""
     reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     argv = [sys.executable, "-m", "wind_pipeline.stack", "--no-dagster", "--data-dir", ".wind",
             "--api-port", str(free_port()), "--seed-days", str(SEED_DAYS),
@@ -189,7 +189,7 @@ def check_target(env: dict[str, str], day: date) -> None:
 
 
 def restore_sigint() -> None:
-    """A background job of a non-interactive shell ignores SIGINT (SPEC §10), and Dagster maps
+    """A background job of a non-interactive shell ignores SIGINT (docs/pitfalls.md); Dagster maps
     SIGTERM onto SIGINT's disposition: without this, neither would stop ``dagster dev``."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

@@ -18,13 +18,12 @@ from wind_pipeline.etl.db import create_engine
 from wind_pipeline.etl.errors import TransientError
 from wind_pipeline.etl.load import lock_keys
 from wind_pipeline.etl.schema import upgrade_schema
-from wind_pipeline_tests.conftest import DAY, serve
+from wind_pipeline_tests.conftest import DAY, serve, target_row_count
 from wind_pipeline_tests.ports import free_port as closed_port
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,
     reference_stats,
-    target_row_count,
     target_stats,
 )
 

@@ -15,13 +15,12 @@ from wind_pipeline.etl.errors import (
     TargetUnavailableError,
 )
 from wind_pipeline.etl.pipeline import days_per_block, run_range
-from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.conftest import DAY, target_row_count
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,
     reference_stats,
     source_row_count,
-    target_row_count,
     target_stats,
 )
 

@@ -11,6 +11,7 @@ import pytest
 
 from connector_api import db, generator
 from connector_api.generator import VARIABLES, power_curve
+from connector_api.generator.seeding import one_ahead
 from connector_api.schema import KNOWN_VARIABLES
 from wind_pipeline_tests.conftest import DAY
 
@@ -68,14 +69,24 @@ def test_physical_ranges_without_faults(seed_source, source_url):
     nulls, wind_min, wind_max, power_min, power_max, temp_min, temp_max = query(
         source_url,
         "SELECT count(*) FILTER (WHERE wind_speed IS NULL OR power IS NULL"
-        "                         OR ambient_temperature IS NULL),"
+        "                         OR ambient_temperature IS NULL OR wind_direction IS NULL"
+        "                         OR nacelle_position IS NULL),"
         " min(wind_speed), max(wind_speed), min(power), max(power),"
         " min(ambient_temperature), max(ambient_temperature) FROM data",
     )[0]
     assert nulls == 0
     assert wind_min >= 0 and wind_max <= 40
-    assert power_min >= 0 and power_max <= 3000
+    assert -18 <= power_min < 0 and power_max == 3000  # idle self-consumption; rated power
     assert temp_min >= -40 and temp_max <= 50
+    # self-consumption only while idle below cut-in, within -18 … -5 kW
+    assert query(
+        source_url,
+        "SELECT count(*) FILTER (WHERE power < 0 AND wind_speed >= 3),"
+        " count(*) FILTER (WHERE power < 0 AND (power < -18 OR power > -5)) FROM data",
+    )[0] == (0, 0)
+    for name in ("wind_direction", "nacelle_position"):
+        low, high = query(source_url, f"SELECT min({name}), max({name}) FROM data")[0]
+        assert low >= 0 and high < 360
     # a few days of a Weibull(2, 8) wind: mean near c·Γ(1.5) ≈ 7.1 m/s, allowing weather
     assert 3 < scalar(source_url, "SELECT avg(wind_speed) FROM data") < 12
 
@@ -127,7 +138,7 @@ def test_faults_inject_each_kind(seed_source, source_url):
 
     spikes = query(
         source_url,
-        "SELECT count(*) FILTER (WHERE wind_speed > 40), count(*) FILTER (WHERE power < 0),"
+        "SELECT count(*) FILTER (WHERE wind_speed > 40), count(*) FILTER (WHERE power < -150),"
         " count(*) FILTER (WHERE ambient_temperature < -40) FROM data",
     )[0]
     assert sum(spikes) >= 4 and sum(1 for n in spikes if n) >= 2
@@ -213,12 +224,12 @@ def test_blocks_are_generated_one_ahead_and_errors_reach_the_writer():
         yield from range(3)
         raise RuntimeError("generation failed")
 
-    ahead = generator._one_ahead(items())
+    ahead = one_ahead(items())
     assert [next(ahead) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(RuntimeError, match="generation failed"):
         next(ahead)
 
-    endless = generator._one_ahead(iter(range(10**9)))
+    endless = one_ahead(iter(range(10**9)))
     assert next(endless) == 0
     endless.close()  # a writer that stops early (a database error) stops the producer too
     assert not any(t.name == "seed-generate" for t in threading.enumerate())

@@ -13,14 +13,13 @@ from wind_pipeline.etl.db import create_engine
 from wind_pipeline.etl.errors import DatabaseError, InvalidInputError, TargetUnavailableError
 from wind_pipeline.etl.load import load, load_day, lock_keys
 from wind_pipeline.etl.transform import transform
-from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.conftest import DAY, target_row_count
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,
     pipeline_limits,
     raw_from_source,
     reference_stats,
-    target_row_count,
     target_stats,
 )
 

@@ -21,6 +21,16 @@ from wind_pipeline_tests.reference import connect, day_bounds, pipeline_limits, 
 
 DAYS, TURBINES = 30, 2
 LINEAR = ("wind_speed", "power", "ambient_temperature")
+DIRECTIONS = ("wind_direction", "nacelle_position")
+# The direction faults the generator injects (a stuck vane; jumps and out-of-range readings of
+# both): each must be in the month, so the 100 % below covers the circular rules too.
+DIRECTION_FAULTS = {
+    ("wind_direction", "frozen"),
+    ("wind_direction", "spike"),
+    ("wind_direction", "out_of_range"),
+    ("nacelle_position", "spike"),
+    ("nacelle_position", "out_of_range"),
+}
 # The rules as the pipeline reads them from GET /variables (yaw_error is no source column).
 RULES = pipeline_limits()
 EXPECTED_STATUS = {
@@ -82,6 +92,8 @@ def test_qc_finds_exactly_the_injected_faults(seed_source, source_url):
     assert {"out_of_range", "frozen", "spike", "null"} <= kinds.keys()  # the month has each
 
     variables = source_variables(source_url)
+    assert set(DIRECTIONS) <= set(variables)
+    assert {(variable, fault) for (_, variable, _), fault in injected.items()} >= DIRECTION_FAULTS
     raw = raw_from_source(source_url, start, end, variables)
     assert set(raw.column("turbine_id").to_pylist()) == {"WTG01", "WTG02"}
     missed, wrong, false_alarms = [], [], []
@@ -164,7 +176,7 @@ def test_fault_free_values_are_the_same_with_and_without_faults():
     }
     faulty_rows = {key: i for i, key in enumerate(zip(*_keys(faulty), strict=True))}
     assert len(faulty_rows) == faulty.num_rows == clean.num_rows - len(gaps)
-    for variable in LINEAR:
+    for variable in LINEAR + DIRECTIONS:
         before = clean.column(variable).to_pylist()
         after = faulty.column(variable).to_pylist()
         for i, key in enumerate(zip(*_keys(clean), strict=True)):

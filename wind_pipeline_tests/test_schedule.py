@@ -6,7 +6,8 @@ import dagster as dg
 import pytest
 
 from wind_pipeline.definitions import defs
-from wind_pipeline_tests.dagster_support import ROWS_PER_TURBINE_DAY, target_row_count
+from wind_pipeline_tests.conftest import target_row_count
+from wind_pipeline_tests.dagster_support import ROWS_PER_TURBINE_DAY
 from wind_pipeline_tests.reference import day_bounds
 
 

@@ -26,12 +26,8 @@ from wind_pipeline.defs.sensors import (
 from wind_pipeline.defs.sources import SCADA_READINGS, partition_window
 from wind_pipeline.etl.record import LoadedRecord
 from wind_pipeline.etl.versions import SourceDay, day_version
-from wind_pipeline_tests.dagster_support import (
-    RANGE_END_TAG,
-    RANGE_START_TAG,
-    resources,
-    target_row_count,
-)
+from wind_pipeline_tests.conftest import target_row_count
+from wind_pipeline_tests.dagster_support import RANGE_END_TAG, RANGE_START_TAG, resources
 from wind_pipeline_tests.http_receiver import receiver
 
 D = [date(2026, 11, d) for d in range(1, 8)]

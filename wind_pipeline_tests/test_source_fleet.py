@@ -1,5 +1,6 @@
 """The source as a fleet: the upgrade of a previous release, the farm's physics, and the faults'
-ground truth checked reading by reading against SPEC §11 (written here again with numpy)."""
+ground truth checked reading by reading against the README's quality rules (written here again
+with numpy, reading each variable's rules from the catalogue: bounds, kind, frozen rule)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from connector_api import db, generator, schema
 from connector_api.schema import KNOWN_VARIABLES
 from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.source import seed
 
 MINUTES = 1440
 VARIABLES = generator.VARIABLES
@@ -69,8 +71,13 @@ def read_source(url: str, ids: list[str], days: int) -> tuple[dict, np.ndarray]:
     return grid(query(url, f"SELECT {columns} FROM data ORDER BY 1, 2"), ids, days)
 
 
+def difference(a: np.ndarray, b: np.ndarray, limits: schema.Variable) -> np.ndarray:
+    """``a - b``, wrapped to [-180, 180) for a circular variable."""
+    return np.mod(a - b + 180.0, 360.0) - 180.0 if limits.kind == "circular" else a - b
+
+
 def qc(values: np.ndarray, limits: schema.Variable) -> dict[str, np.ndarray]:
-    """SPEC §11 rules 3-5 per UTC day (rows of 1440 minutes; NaN = missing): status masks."""
+    """Quality rules 3-5 per UTC day (rows of 1440 minutes; NaN = missing): status masks."""
     v = values.reshape(-1, MINUTES)
     missing = np.isnan(v)
     out = ~missing & ((v < limits.physical_min) | (v > limits.physical_max))
@@ -79,14 +86,17 @@ def qc(values: np.ndarray, limits: schema.Variable) -> dict[str, np.ndarray]:
     same[:, 1:] = ok[:, 1:] & ok[:, :-1] & (v[:, 1:] == v[:, :-1])
     run = np.cumsum(~same.ravel())  # a new run wherever a reading is not its predecessor's
     length = np.bincount(run)[run].reshape(v.shape)
-    at_bound = (v == limits.physical_min) | (v == limits.physical_max)
-    frozen = ok & (length >= 10) & ~at_bound
+    exempt = np.isin(v, limits.frozen_exempt)
+    frozen = np.zeros_like(ok)
+    if limits.frozen_minutes is not None:
+        frozen = ok & (length >= limits.frozen_minutes) & ~exempt
     spike = np.zeros_like(ok)
     before, here, after = v[:, :-2], v[:, 1:-1], v[:, 2:]
     eligible = ok[:, :-2] & ok[:, 2:] & ok[:, 1:-1] & ~frozen[:, 1:-1]
     step = limits.max_step
-    up = (here - before > step) & (here - after > step)
-    down = (before - here > step) & (after - here > step)
+    rise, fall = difference(here, before, limits), difference(here, after, limits)
+    up = (rise > step) & (fall > step)
+    down = (rise < -step) & (fall < -step)
     spike[:, 1:-1] = eligible & (up | down)
     shape = values.shape
     return {
@@ -140,7 +150,7 @@ def previous_release_source(url: str) -> list[tuple]:
 def test_a_previous_release_source_is_upgraded_in_place_and_keeps_its_rows(source_url):
     old = previous_release_source(source_url)
 
-    report = generator.seed(source_url, start=DAY, days=2, turbines=2)
+    report = seed(source_url, start=DAY, days=2, turbines=2)
 
     kept = query(
         source_url,
@@ -149,6 +159,13 @@ def test_a_previous_release_source_is_upgraded_in_place_and_keeps_its_rows(sourc
         (utc(DAY, MINUTES),),
     )
     assert kept == old and len(old) == MINUTES  # every old row, unchanged, as WTG01
+    directions = query(
+        source_url,
+        "SELECT count(*) FILTER (WHERE wind_direction IS NULL AND nacelle_position IS NULL)"
+        " FROM data WHERE turbine_id = 'WTG01' AND \"timestamp\" < %s",
+        (utc(DAY, MINUTES),),
+    )
+    assert directions == [(MINUTES,)]  # the columns came later: NULL in the old rows
     assert report.rows_written == 3 * MINUTES  # WTG01's second day and both days of WTG02
     counts = query(source_url, "SELECT turbine_id, count(*) FROM data GROUP BY 1 ORDER BY 1")
     assert counts == [("WTG01", 2 * MINUTES), ("WTG02", 2 * MINUTES)]
@@ -170,7 +187,7 @@ def test_a_previous_release_source_is_upgraded_in_place_and_keeps_its_rows(sourc
     with psycopg2.connect(db.libpq_url(source_url)) as conn, conn.cursor() as cur:
         schema.ensure_schema(cur)
         schema.ensure_schema(cur)
-    assert generator.seed(source_url, start=DAY, days=2, turbines=2).rows_written == 0
+    assert seed(source_url, start=DAY, days=2, turbines=2).rows_written == 0
     assert query(source_url, "SELECT * FROM data ORDER BY 1, 2") == before
 
 
@@ -276,7 +293,7 @@ def test_each_turbine_follows_its_own_power_curve_with_downtime(seed_source, sou
         assert producing.mean() > 0.3
         error = np.abs(power - curve)[producing]
         assert np.quantile(error, 0.99) < 5 * generator.POWER_NOISE, turbine
-        assert power.max() <= rated_power and power.min() >= 0
+        assert power.max() <= rated_power and power.min() >= -18  # idle self-consumption
         stopped = (power == 0) & (wind > cut_in + 1) & (wind < cut_out - generator.RESTART_BELOW)
         down += stopped.sum()
     assert down >= 60  # somebody's downtime: power 0 with the wind in the operating range
@@ -331,7 +348,7 @@ def test_the_faults_log_is_the_truth_reading_by_reading(seed_source, source_url,
                 values[name][turbine, [minute - 1, minute + 1]],
             )
             assert limits.physical_min < here < limits.physical_max
-            assert np.all(np.abs(here - around) > limits.max_step)
+            assert np.all(np.abs(difference(here, around, limits)) > limits.max_step)
             assert np.all((around >= limits.physical_min) & (around <= limits.physical_max))
         # every reading not logged is the fault-free one
         untouched = present & ~np.any(

@@ -25,9 +25,6 @@ from wind_pipeline_tests.reference import (
 ROOT = Path(__file__).resolve().parents[1]
 SPINE = {"Selection", "select", "extract_days", "transform_days", "load_day", "InTransaction"}
 MAX_LINES = 400
-# connector_api/generator.py is being split into its parts on another branch (the same issue);
-# until that lands it is the one module allowed to fail the line count here.
-SPLIT_ELSEWHERE = {"connector_api/generator.py"}
 
 
 def _imports(path: Path) -> list[tuple[str, str]]:
@@ -65,15 +62,7 @@ PRODUCT = sorted(
 )
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(m, marks=pytest.mark.xfail(reason="split on another branch", strict=False))
-        if m in SPLIT_ELSEWHERE
-        else m
-        for m in PRODUCT
-    ],
-)
+@pytest.mark.parametrize("module", PRODUCT)
 def test_no_product_module_is_over_400_lines(module):
     lines = len((ROOT / module).read_text().splitlines())
     assert lines <= MAX_LINES, f"{module} has {lines} lines"

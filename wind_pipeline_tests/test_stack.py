@@ -69,7 +69,7 @@ def data_dir() -> Iterator[Path]:
 
 @contextlib.contextmanager
 def running_stack(data: Path, api_port: int, dagster_port: int, log: Path):
-    """Start ``wind-stack`` as a user's shell would: SIGINT at its default (SPEC §10), in a
+    """Start ``wind-stack`` as a user's shell would: SIGINT at its default (docs/pitfalls.md), in a
     folder of its own (it writes ./.env there; never into the repo other tests run Dagster in)."""
     argv = [wind_stack(), "--data-dir", str(data), "--api-port", str(api_port),
             "--dagster-port", str(dagster_port), "--seed-days", str(SEED_DAYS),

@@ -1,4 +1,4 @@
-"""The transform against the SQL reference (SPEC §11, §4.1), and its shape on edge cases."""
+"""The transform against the SQL reference (docs/rules.md), and its shape on edge cases."""
 
 import math
 from datetime import timedelta

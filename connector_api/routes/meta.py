@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -33,6 +35,20 @@ class VariableOut(BaseModel):
         " null when unknown",
         examples=[10.0],
     )
+    kind: Literal["linear", "circular"] = Field(
+        description="circular: an angle in degrees, period 360, differences wrapped to"
+        " [-180, 180); linear otherwise",
+        examples=["linear"],
+    )
+    frozen_minutes: int | None = Field(
+        description="equal readings at consecutive minutes that make a stuck sensor;"
+        " null when the variable has no frozen rule (it holds still by design)",
+        examples=[10],
+    )
+    frozen_exempt: list[float] = Field(
+        description="values allowed to repeat however long (idle, clipped at rated, calm)",
+        examples=[[0.0]],
+    )
 
 
 class Health(BaseModel):
@@ -48,7 +64,9 @@ class Health(BaseModel):
 
 @router.get("/variables", dependencies=[ApiKey], summary="The variables /data can return")
 async def list_variables(variables: VariablesDep) -> list[VariableOut]:
-    """Each numeric column of the source table: unit, description, physical range, max step."""
+    """Each numeric column of the source table: unit, description, physical range, max step,
+    kind (linear or circular) and its frozen rule; a column without a description is linear,
+    unbounded, with the default frozen rule."""
     return [VariableOut(**vars(describe(name))) for name in variables]
 
 

@@ -22,7 +22,7 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
-from wind_pipeline.defs import checks
+from wind_pipeline.defs import checks, directions
 from wind_pipeline.defs.backfill import backfill_policy
 from wind_pipeline.defs.io_managers import StoredDays
 from wind_pipeline.defs.metadata import raw_metadata, signal_metadata, stats_metadata
@@ -66,7 +66,9 @@ class ExtractConfig(dg.Config):
 
     variables: list[str] = Field(
         default_factory=lambda: list(DEFAULT_VARIABLES),
-        description="Source variables to fetch; GET /variables on the API lists them.",
+        description="Variables to load (GET /variables on the API lists them; yaw_error is "
+        'derived from wind_direction and nacelle_position, both fetched for it), or ["all"] '
+        "for every one of them.",
     )
     turbines: list[str] = Field(
         default_factory=list,
@@ -96,6 +98,11 @@ class TransformConfig(dg.Config):
         default=5.0,
         description="The rejected_share check warns for a day above this share of rejected "
         "readings.",
+    )
+    max_wide_percent: float = Field(
+        default=directions.MAX_WIDE_PERCENT,
+        description="The circular_means_meaningful check warns for a turbine whose day has more "
+        "than this share of a direction's windows spread over 180° around their mean.",
     )
 
 
@@ -214,12 +221,14 @@ def ten_minute_stats(
                 result = transform_days(raw, [day], selection, qc=qc)
             stats = with_selection(result.stats, selection)
             q = audit.quality_counts(result.quality, selection.turbines, selection.variables)
-            context.add_asset_metadata(stats_metadata(stats, q, qc), partition_key=day.isoformat())
+            metadata = stats_metadata(stats, q, qc) | directions.yaw_metadata(stats, selection)
+            context.add_asset_metadata(metadata, partition_key=day.isoformat())
             results.extend(
                 [
                     checks.windows_complete(day, stats, selection.turbines, selection.variables),
                     checks.statistics_consistent(day, stats, qc=qc),
                     checks.rejected_share(day, q, config.max_rejected_percent),
+                    *directions.evaluations(day, stats, selection, config.max_wide_percent),
                 ]
             )
             yield day, stats

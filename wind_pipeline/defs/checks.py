@@ -34,6 +34,7 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from wind_pipeline.defs import directions
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.etl import audit, quality
 from wind_pipeline.etl.calendar import MINUTES_PER_DAY, WINDOWS_PER_DAY, day_range
@@ -101,6 +102,7 @@ TEN_MINUTE_STATS_CHECKS = [
         "Share of the day's readings rejected by quality control at most max_rejected_percent "
         "(WARN), with the counts per reason and per turbine.",
     ),
+    *directions.SPECS,  # the circular variables' two (README "Directions")
 ]
 SIGNAL_DATA_CHECKS = [
     _spec(

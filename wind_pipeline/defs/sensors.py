@@ -170,7 +170,7 @@ def source_changes(
     connector_api: ConnectorApiResource,
     target_db: TargetDatabaseResource,
 ):
-    from wind_pipeline.etl.catalogue import fetch_catalogue
+    from wind_pipeline.etl.pipeline import select
     from wind_pipeline.etl.record import read_records
     from wind_pipeline.etl.rules import rules_digest
 
@@ -179,9 +179,8 @@ def source_changes(
         return dg.SkipReason("no partition of the sync window has ended yet")
     first, last = window
     client = connector_api.client
-    catalogue = fetch_catalogue(client)
     # The runs it requests use the assets' default selection and QC: so does the compare.
-    rules = rules_digest(catalogue.limits(catalogue.select_variables(None)), True)
+    rules = rules_digest(select(client).limits, True)
     source = client.days(first, last)
     records = read_records(target_db.engine, first, last)
     observed = json.loads(context.cursor) if context.cursor else {}

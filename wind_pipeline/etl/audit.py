@@ -23,7 +23,7 @@ from wind_pipeline.etl.calendar import (
     day_start,
     to_utc_us,
 )
-from wind_pipeline.etl.catalogue import Variable
+from wind_pipeline.etl.catalogue import Variable, source_variables
 from wind_pipeline.etl.signal_rows import melt
 from wind_pipeline.etl.signals import MIN_COUNT
 
@@ -48,8 +48,13 @@ class RawCounts:
 def raw_counts(
     table: pa.Table, turbines: Sequence[str], limits: Mapping[str, Variable]
 ) -> RawCounts:
-    """Classify each reading with the core's QC (the one home of the rules) and count."""
+    """Classify each reading with the core's QC (the one home of the rules) and count.
+
+    Counted per source column: a derived variable (``yaw_error``) has no column in the raw
+    readings and stands for the two it is computed from.
+    """
     turbines = tuple(turbines)
+    limits = source_variables(limits.values())
     codes = arrays.codes(table.column("turbine_id"), turbines)
     stamps = _column(table, "timestamp", np.int64)
     segments = quality.day_segments(np.maximum(codes, 0), stamps)

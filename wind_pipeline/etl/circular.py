@@ -22,7 +22,8 @@ Choices the rules leave open, made here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +31,9 @@ import pyarrow.compute as pc
 
 from wind_pipeline.etl import arrays
 from wind_pipeline.etl.calendar import DAY_US
+
+if TYPE_CHECKING:
+    from wind_pipeline.etl.catalogue import Variable
 
 PERIOD = 360.0
 NO_DIRECTION = 1e-9  # a resultant length below this has no mean direction
@@ -181,3 +185,30 @@ def _days(stats: pa.Table) -> pa.Array:
     """The UTC day (date32) of each window start."""
     micros = arrays.to_numpy(stats.column("timestamp"), np.int64)
     return arrays.from_numpy(np.floor_divide(micros, DAY_US).astype(np.int32)).view(pa.date32())
+
+
+def origins(variables: Mapping[str, Variable]) -> dict[str, float]:
+    """The circular variables of ``variables`` with the origin their values wrap to: a
+    direction's range is ``[0, 360)``, the yaw error's ``[-180, 180)`` (its ``physical_min``)."""
+    return {name: v.physical_min or 0.0 for name, v in variables.items() if v.circular}
+
+
+def means_out_of_range(stats: pa.Table, ranges: Mapping[str, float]) -> dict[str, int]:
+    """Per circular variable (name → origin, as ``origins`` gives): windows of the STATS table
+    whose mean lies outside ``[origin, origin + 360)``. A window without a mean is not counted:
+    it has no direction to be out of range."""
+    found = {}
+    for name, origin in ranges.items():
+        rows = stats.filter(pc.equal(stats.column("variable"), name))
+        mean = arrays.to_numpy(rows.column("mean"), np.float64)
+        with np.errstate(invalid="ignore"):
+            outside = ~np.isnan(mean) & ((mean < origin) | (mean >= origin + PERIOD))
+        found[name] = int(outside.sum())
+    return found
+
+
+def wide_turbines(stats: pa.Table, variables: Iterable[str], max_share: float) -> list[dict]:
+    """The rows of ``wide_window_share`` (turbine, day, variable) whose share of wide windows is
+    above ``max_share`` (a fraction): the days and turbines whose circular means say little."""
+    rows = wide_window_share(stats, variables).to_pylist()
+    return [row for row in rows if row["share"] > max_share]

@@ -168,15 +168,7 @@ def _insert_missing_signals(
     new = [key for key in wanted if key not in ids]
     if not new:
         return
-    rows = [
-        (
-            signal_name(*key),
-            *key,
-            signal_unit(key[2], variables[key[1]].unit if key[1] in variables else None),
-            signal_description(*key),
-        )
-        for key in new
-    ]
+    rows = [_signal_row(key, variables.get(key[1])) for key in new]
     # Two first loads at once may both insert: the unique keys keep one, the other waits.
     cur.execute(
         "INSERT INTO signal (name, turbine, variable, statistic, unit, description) "
@@ -189,6 +181,19 @@ def _insert_missing_signals(
         [list(column) for column in zip(*new, strict=True)],
     )
     ids.update({(t, v, s): i for t, v, s, i in cur.fetchall()})
+
+
+def _signal_row(key: SignalKey, variable: Variable | None) -> tuple[str | None, ...]:
+    """A new signal's row: its unit and description from the catalogue's ``Variable``."""
+    if variable is None:
+        return (signal_name(*key), *key, None, signal_description(*key))
+    meaning = variable.description if variable.sources else None  # a derived variable's
+    return (
+        signal_name(*key),
+        *key,
+        signal_unit(key[2], variable.unit),
+        signal_description(*key, circular=variable.circular, meaning=meaning),
+    )
 
 
 def _copy(cur: Any, rows: SignalRows, signal_ids: np.ndarray) -> int:

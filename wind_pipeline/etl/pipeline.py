@@ -30,7 +30,7 @@ from wind_pipeline.etl.calendar import (
     split_by_day,
     to_utc_us,
 )
-from wind_pipeline.etl.catalogue import Variable, fetch_catalogue
+from wind_pipeline.etl.catalogue import Variable, fetch_catalogue, source_columns
 from wind_pipeline.etl.errors import NoSourceDataError
 from wind_pipeline.etl.extract import BLOCK_READINGS, extract
 from wind_pipeline.etl.load import InTransaction, load_day
@@ -70,6 +70,11 @@ class Selection:
     @property
     def variables(self) -> tuple[str, ...]:
         return tuple(self.limits)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The source columns the extract fetches: ``yaw_error`` needs its two directions."""
+        return source_columns(self.limits.values())
 
     @property
     def asked(self) -> tuple[str, ...] | None:
@@ -148,7 +153,7 @@ def extract_days(
         block = tuple(days[i : i + size])
         began = time.perf_counter()
         end = day_start(block[-1] + timedelta(days=1))
-        raw = extract(client, day_start(block[0]), end, selection.variables, selection.asked)
+        raw = extract(client, day_start(block[0]), end, selection.columns, selection.asked)
         readings = _readings_per_day(raw, block)
         if not allow_empty:
             _refuse_empty_days(block, readings, hint=empty_hint)

@@ -30,6 +30,13 @@ _WORDS = {
     "count": "number of valid one-minute readings",
     "rejected": "number of readings present but rejected by quality control",
 }
+# An angle's statistics are taken on the circle (README "Directions"): these replace the words.
+_CIRCULAR_WORDS = {
+    "mean": "circular mean (direction of the mean unit vector) of the valid readings",
+    "min": "minimum, on the arc around the circular mean, of the valid readings",
+    "max": "maximum, on the arc around the circular mean, of the valid readings",
+    "std": "Yamartino standard deviation (circular, one pass) of the valid readings",
+}
 
 
 def signal_name(turbine: str, variable: str, statistic: str) -> str:
@@ -46,8 +53,16 @@ def signal_unit(statistic: str, variable_unit: str | None) -> str | None:
     return None if statistic in COUNTS else variable_unit
 
 
-def signal_description(turbine: str, variable: str, statistic: str) -> str:
-    return (
-        f"10-minute {_WORDS[statistic]} of {variable} of turbine {turbine}, "
-        "windows [t, t+10 min) in UTC"
-    )
+def signal_description(
+    turbine: str,
+    variable: str,
+    statistic: str,
+    *,
+    circular: bool = False,
+    meaning: str | None = None,
+) -> str:
+    """What the signal's values are; ``circular`` for an angle, ``meaning`` a derived variable's
+    own description (the catalogue's), so ``yaw_error``'s signals say what it is."""
+    words = (_CIRCULAR_WORDS if circular else _WORDS).get(statistic, _WORDS[statistic])
+    text = f"10-minute {words} of {variable} of turbine {turbine}, windows [t, t+10 min) in UTC"
+    return f"{text}; {variable}: {meaning}" if meaning else text

@@ -44,8 +44,8 @@ STATS_SCHEMA = pa.schema(
         ("rejected", pa.int64()),
     ]
 )
-# Per (turbine, day, variable): readings expected, and how many got each status (SPEC §11).
-QUALITY_COUNTS = ("expected", "valid", "missing", "off_grid", "out_of_range", "frozen", "spike")
+# Per (turbine, day, variable): readings expected, and how many got each status (docs/rules.md).
+QUALITY_COUNTS = ("expected", *quality.REASONS)
 QUALITY_SCHEMA = pa.schema(
     [("turbine_id", pa.string()), ("day", pa.date32()), ("variable", pa.string())]
     + [(name, pa.int64()) for name in QUALITY_COUNTS]
@@ -181,13 +181,7 @@ def _rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turbine index (into ``names``), timestamp and source row of each reading kept, in
     (turbine, timestamp) order; readings outside the range or of other turbines are dropped."""
-    ids = raw.column("turbine_id").combine_chunks()
-    if not pa.types.is_dictionary(ids.type):
-        ids = ids.dictionary_encode()
-    position = {name: i for i, name in enumerate(names)}
-    code = np.array([position.get(str(n), -1) for n in ids.dictionary.to_pylist()] + [-1])
-    indices = arrays.to_numpy(ids.indices, np.int64) if len(ids) else np.empty(0, np.int64)
-    turbine = code[indices]
+    turbine = arrays.codes(raw.column("turbine_id"), names)
     stamps = raw.column("timestamp")
     if stamps.type != UTC_US:
         stamps = stamps.cast(UTC_US)  # another unit, or naive (taken as UTC)
