@@ -131,10 +131,10 @@ def main() -> None:
                     return
                 real = load_module._copy
 
-                def binary_copy(cur, part, signals):
-                    micros, signal, values = load_module._melt(part, signals)
-                    cur.copy_expert(BINARY_COPY, io.BytesIO(binary_payload(micros, signal, values)))
-                    return len(micros)
+                def binary_copy(cur, rows, signal_ids):
+                    payload = binary_payload(rows.micros, signal_ids[rows.key], rows.values)
+                    cur.copy_expert(BINARY_COPY, io.BytesIO(payload))
+                    return len(rows)
 
                 load_module._copy = binary_copy
                 try:
@@ -232,18 +232,15 @@ def _seconds(work) -> float:
 
 def _melted(load_module, conn, stats):
     """The (window, signal id, value) rows ``load`` writes, with the real signal ids."""
-    from wind_pipeline.etl.signals import STATISTICS
+    from wind_pipeline.etl.arrays import names
+    from wind_pipeline.etl.signal_rows import melt
 
     with conn.cursor() as cur:
         cur.execute("SELECT turbine, variable, statistic, id FROM signal")
         ids = {(t, v, s): i for t, v, s, i in cur.fetchall()}
-    turbines = stats.column("turbine_id").to_pylist()
-    variables = stats.column("variable").to_pylist()
-    lookup = np.array(
-        [[ids[(t, v, s)] for s in STATISTICS] for t, v in zip(turbines, variables, strict=True)],
-        dtype=np.int32,
-    )
-    return load_module._melt(stats, lookup)
+    rows = melt(stats, names(stats.column("turbine_id")), names(stats.column("variable")))
+    lookup = np.array([ids[key] for key in rows.keys], dtype=np.int32)
+    return rows.micros, lookup[rows.key], rows.values
 
 
 if __name__ == "__main__":

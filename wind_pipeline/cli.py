@@ -24,10 +24,12 @@ from wind_pipeline.etl.errors import (
     InvalidInputError,
     NoSourceDataError,
     PipelineError,
+    StackNotRunningError,
     TargetUnavailableError,
     TerminalError,
     TransientError,
 )
+from wind_pipeline.etl.retries import API_RETRIES
 
 if TYPE_CHECKING:
     from wind_pipeline.etl.db import DirectDatabase
@@ -43,7 +45,7 @@ DATABASE_URL_ENV = localenv.TARGET_ENV  # named once, in localenv
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@localhost:5432/target"
 DEFAULT_VARIABLES = ",".join(signals.DEFAULT_VARIABLES)
-DEFAULT_RETRIES = 4
+DEFAULT_RETRIES = API_RETRIES  # of an API call and of a day's load alike
 
 # Most specific first: the first class an error is an instance of gives its code.
 EXIT_CODES: tuple[tuple[type[PipelineError], int, str], ...] = (
@@ -53,6 +55,7 @@ EXIT_CODES: tuple[tuple[type[PipelineError], int, str], ...] = (
     (DatabaseError, 5, "target database refused a statement"),
     (NoSourceDataError, 6, "a day without any source reading (see --allow-empty)"),
     (TargetUnavailableError, 7, "target database unreachable or dropped after the retries"),
+    (StackNotRunningError, 10, "no target: the local stack is not running (see `make run`)"),
     (TerminalError, 8, "another terminal error (e.g. the API answered something unreadable)"),
     (TransientError, 9, "another transient error that outlasted the retries"),
 )
@@ -151,7 +154,8 @@ def run_parser() -> argparse.ArgumentParser:
         "--qc",
         choices=("on", "off"),
         default="on",
-        help="quality control (SPEC §11); off: every non-NULL reading counts, rejected = 0",
+        help="quality control (README, Data quality); off: every non-NULL reading counts, "
+        "rejected = 0",
     )
     parser.add_argument(
         "--allow-empty",
@@ -264,7 +268,8 @@ def run(args: argparse.Namespace) -> int:
 
     from wind_pipeline.etl.client import ConnectorClient
     from wind_pipeline.etl.db import DirectDatabase
-    from wind_pipeline.etl.pipeline import retrying, run_range
+    from wind_pipeline.etl.pipeline import run_range
+    from wind_pipeline.etl.retries import retrying
 
     days = (last - first).days + 1
     began = time.perf_counter()

@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from wind_pipeline.etl.errors import TargetUnavailableError
+from wind_pipeline.etl.errors import StackNotRunningError
 
 ENV_FILE = ".env"
 MARKER = "# Written by wind-stack"
@@ -26,10 +26,6 @@ STACK_DIR_ENV = "WIND_STACK_DIR"  # the data folder of the stack that wrote the 
 TARGET_ENV = "TARGET_DATABASE_URL"
 COMPOSE_GUARD = {"COMPOSE_FILE": "docker/not-for-compose.yml"}  # read by compose only
 HOW_TO_START = "start it with `make run` (or `make services`: PostgreSQL and the API only)"
-
-
-class StackNotRunningError(TargetUnavailableError):
-    """``./.env`` names a local stack that is not running: its databases cannot answer."""
 
 
 class ForeignEnvFileError(Exception):

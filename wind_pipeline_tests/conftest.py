@@ -63,10 +63,10 @@ def target_url(make_database) -> str:
 def engine(target_url):
     """A SQLAlchemy engine on the test's target database, its schema created."""
     from wind_pipeline.etl.db import create_engine
-    from wind_pipeline.etl.schema import create_schema
+    from wind_pipeline.etl.schema import upgrade_schema
 
     engine = create_engine(target_url)
-    create_schema(engine)
+    upgrade_schema(engine)
     yield engine
     engine.dispose()
 

@@ -10,10 +10,12 @@ from wind_pipeline.defs import checks
 from wind_pipeline.defs.assets import raw_readings, signal_data, with_selection
 from wind_pipeline.defs.io_managers import StoredDays
 from wind_pipeline.defs.partitions import daily_partitions
+from wind_pipeline.etl import arrays, audit
 from wind_pipeline.etl.calendar import to_utc_us
 from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.extract import raw_schema
 from wind_pipeline.etl.load import load
+from wind_pipeline.etl.pipeline import Selection
 from wind_pipeline.etl.transform import transform
 from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.dagster_support import resources, target_row_count
@@ -53,16 +55,16 @@ def clean(n: int = 1440) -> dict[str, list[float]]:
 def test_clean_days_pass_every_check() -> None:
     raw = raw_day(clean(), turbines=("WTG01", "WTG02"))
     result = stats_of(raw, ("WTG01", "WTG02"))
-    day = checks.raw_day(KEY, raw, ("WTG01", "WTG02"), LIMITS)
-    q = checks.quality_day(KEY, result.quality, ("WTG01", "WTG02"), tuple(LIMITS))
+    day = audit.raw_counts(raw, ("WTG01", "WTG02"), LIMITS)
+    q = audit.quality_counts(result.quality, ("WTG01", "WTG02"), tuple(LIMITS))
 
     found = [
-        checks.readings_complete(day),
-        checks.readings_in_physical_range(day),
-        checks.readings_not_frozen(day),
-        checks.windows_complete(KEY, result.stats, ("WTG01", "WTG02"), tuple(LIMITS)),
-        checks.statistics_consistent(KEY, result.stats),
-        checks.rejected_share(q, 5.0),
+        checks.readings_complete(DAY, day),
+        checks.readings_in_physical_range(DAY, day),
+        checks.readings_not_frozen(DAY, day),
+        checks.windows_complete(DAY, result.stats, ("WTG01", "WTG02"), tuple(LIMITS)),
+        checks.statistics_consistent(DAY, result.stats),
+        checks.rejected_share(DAY, q, 5.0),
     ]
 
     assert all(e.passed for e in found), {e.check_name: e.metadata for e in found}
@@ -78,11 +80,11 @@ def test_source_faults_warn_with_counts_per_variable_and_turbine() -> None:
     values["power"][600:630] = [3000.0] * 30  # clipping at rated power: not frozen
     values["wind_speed"][900] = None
     raw = raw_day(values).slice(0, 1439)  # and the last minute is absent
-    day = checks.raw_day(KEY, raw, ("WTG01", "WTG02"), LIMITS)  # WTG02 sent nothing
+    day = audit.raw_counts(raw, ("WTG01", "WTG02"), LIMITS)  # WTG02 sent nothing
 
-    complete = checks.readings_complete(day)
-    in_range = checks.readings_in_physical_range(day)
-    frozen = checks.readings_not_frozen(day)
+    complete = checks.readings_complete(DAY, day)
+    in_range = checks.readings_in_physical_range(DAY, day)
+    frozen = checks.readings_not_frozen(DAY, day)
 
     for found in (complete, in_range, frozen):
         assert not found.passed
@@ -104,10 +106,10 @@ def test_the_rejected_share_names_the_day_and_its_counts() -> None:
     values["power"][300:400] = [1234.5] * 100  # frozen
     raw = raw_day(values, turbines=("WTG01", "WTG02"))
     result = stats_of(raw, ("WTG01", "WTG02"))
-    q = checks.quality_day(KEY, result.quality, ("WTG01", "WTG02"), tuple(LIMITS))
+    q = audit.quality_counts(result.quality, ("WTG01", "WTG02"), tuple(LIMITS))
 
-    share = checks.rejected_share(q, 5.0)
-    relaxed = checks.rejected_share(q, 10.0)
+    share = checks.rejected_share(DAY, q, 5.0)
+    relaxed = checks.rejected_share(DAY, q, 10.0)
 
     present = 2 * 2 * 1440
     assert not share.passed and relaxed.passed
@@ -127,14 +129,14 @@ def test_the_rejected_share_names_the_day_and_its_counts() -> None:
 
 def test_inconsistent_statistics_are_counted_by_rule() -> None:
     stats = stats_of(raw_day(clean())).stats
-    assert checks.statistics_consistent(KEY, stats).passed
+    assert checks.statistics_consistent(DAY, stats).passed
     columns = {name: stats.column(name).to_pylist() for name in stats.column_names}
     columns["min"][0] = columns["max"][0] + 1  # min above mean
     columns["std"][1] = None  # std missing where count >= 2
     columns["count"][2] = 11
     broken = pa.Table.from_pydict(columns, schema=stats.schema)
 
-    result = checks.statistics_consistent(KEY, broken)
+    result = checks.statistics_consistent(DAY, broken)
 
     assert not result.passed
     assert result.severity == dg.AssetCheckSeverity.ERROR
@@ -152,7 +154,7 @@ def test_a_missing_or_duplicated_window_is_counted() -> None:
     stats = stats_of(raw_day(clean())).stats
     broken = pa.concat_tables([stats.slice(1), stats.slice(5, 1)])
 
-    result = checks.windows_complete(KEY, broken, ("WTG01",), tuple(LIMITS))
+    result = checks.windows_complete(DAY, broken, ("WTG01",), tuple(LIMITS))
 
     assert not result.passed
     assert result.metadata["missing_windows"].value == {"wind_speed": 0, "power": 1}
@@ -162,8 +164,8 @@ def test_a_missing_or_duplicated_window_is_counted() -> None:
 def test_target_rows_differing_from_the_stats_fail_with_the_signals(engine) -> None:
     stats = stats_of(raw_day(clean())).stats
     load(engine, stats, LIMITS)
-    actual = checks.target_totals(engine, ("WTG01",), tuple(LIMITS), KEY)
-    assert checks.target_matches_stats(KEY, stats, actual).passed
+    actual = checks.target_totals(engine, ("WTG01",), tuple(LIMITS), DAY)
+    assert checks.target_matches_stats(DAY, stats, actual).passed
 
     with engine.begin() as conn:
         conn.execute(
@@ -173,8 +175,8 @@ def test_target_rows_differing_from_the_stats_fail_with_the_signals(engine) -> N
             ),
             {"t": day_bounds(DAY)[0]},
         )
-    actual = checks.target_totals(engine, ("WTG01",), tuple(LIMITS), KEY)
-    result = checks.target_matches_stats(KEY, stats, actual)
+    actual = checks.target_totals(engine, ("WTG01",), tuple(LIMITS), DAY)
+    result = checks.target_matches_stats(DAY, stats, actual)
 
     assert not result.passed
     assert result.metadata["target_rows"].value == result.metadata["expected_rows"].value - 1
@@ -210,14 +212,14 @@ def test_a_failing_blocking_check_stops_the_load(seed_source, materialize, targe
         ((key, raw),) = list(raw_readings)
         turbines = ("WTG01",)
         stats = transform(raw, *day_bounds(DAY), turbines=turbines, variables=LIMITS).stats
-        stats = with_selection(stats.slice(1), turbines, LIMITS)
+        stats = with_selection(stats.slice(1), Selection(turbines, LIMITS))
         yield dg.Output([(key, stats)])
         yield from checks.check_events(
             context,
             [
-                checks.windows_complete(key, stats, turbines, tuple(LIMITS)),
-                checks.statistics_consistent(key, stats),
-                checks.evaluation(checks.TEN_MINUTE_STATS, "rejected_share", key, True, {}),
+                checks.windows_complete(DAY, stats, turbines, tuple(LIMITS)),
+                checks.statistics_consistent(DAY, stats),
+                checks.evaluation(checks.TEN_MINUTE_STATS, "rejected_share", DAY, True, {}),
             ],
         )
 
@@ -233,6 +235,6 @@ def test_a_failing_blocking_check_stops_the_load(seed_source, materialize, targe
 
 
 def test_turbine_codes_follow_the_selection_order() -> None:
-    assert checks.turbine_codes(pa.array(["b", "a", "c"]), ("a", "b")).tolist() == [1, 0, -1]
+    assert arrays.codes(pa.array(["b", "a", "c"]), ("a", "b")).tolist() == [1, 0, -1]
     encoded = pa.array(["b", "a", "b"]).dictionary_encode()
-    assert checks.turbine_codes(encoded, ("a", "b")).tolist() == [1, 0, 1]
+    assert arrays.codes(encoded, ("a", "b")).tolist() == [1, 0, 1]

@@ -7,7 +7,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from wind_pipeline.etl.client import MAX_BACKOFF, ConnectorClient, backoff_delay
+from wind_pipeline.etl.client import ConnectorClient
 from wind_pipeline.etl.errors import (
     ApiRejectedError,
     ApiUnavailableError,
@@ -16,6 +16,7 @@ from wind_pipeline.etl.errors import (
     TransientError,
 )
 from wind_pipeline.etl.extract import extract, raw_schema
+from wind_pipeline.etl.retries import MAX_BACKOFF, backoff_delay
 from wind_pipeline_tests.ports import free_port as closed_port
 
 START, END = datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC)

@@ -393,6 +393,23 @@ def _wait_for_waiters(holder, count, timeout=60):
     raise AssertionError("no load waited on the held lock")
 
 
+def test_no_stack_and_no_target_is_its_own_exit_code(tmp_path):
+    """A fresh folder (no ./.env) and no TARGET_DATABASE_URL: no retries, one line, exit 10."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TARGET_DATABASE_URL", "WIND_STACK_DIR")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "wind_pipeline.cli", "2024-01-01"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    SEEN_CODES.add(result.returncode)
+    assert_one_line_error(result, 10, "no local stack here", "make run")
+
+
 def test_help_documents_every_exit_code():
     result = wind_etl("--help")
     assert result.returncode == 0

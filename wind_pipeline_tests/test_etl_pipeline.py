@@ -112,16 +112,16 @@ def test_a_transient_target_failure_is_retried_and_a_terminal_one_not(
     seed_source, serve_api, source_url, target_url, engine, monkeypatch
 ):
     seed_source(days=2)
-    real_load = load_module.load
+    real_load = load_module.load_day
     calls, sleeps = [], []
 
-    def flaky(target, stats, variables):
+    def flaky(target, day, stats, **selection):
         calls.append(1)
         if len(calls) in (1, 2):
             raise TargetUnavailableError("server closed the connection unexpectedly")
-        return real_load(target, stats, variables)
+        return real_load(target, day, stats, **selection)
 
-    monkeypatch.setattr(pipeline, "load", flaky)
+    monkeypatch.setattr(pipeline, "load_day", flaky)
     with ConnectorClient(serve_api()) as client:
         reports = run_range(client, engine, DAY, DAY + timedelta(days=1), sleep=sleeps.append)
     assert [r.attempts for r in reports] == [3, 1] and len(sleeps) == 2
@@ -130,18 +130,18 @@ def test_a_transient_target_failure_is_retried_and_a_terminal_one_not(
         target_stats(target_url, start, end), reference_stats(source_url, start, end)
     )
 
-    def broken(target, stats, variables):
+    def broken(target, day, stats, **selection):
         calls.append(1)
         raise DatabaseError("permission denied for table data")
 
     calls.clear()
-    monkeypatch.setattr(pipeline, "load", broken)
+    monkeypatch.setattr(pipeline, "load_day", broken)
     with ConnectorClient(serve_api()) as client, pytest.raises(DatabaseError):
         run_range(client, engine, DAY, DAY, sleep=sleeps.append)
     assert len(calls) == 1  # never retried
 
     monkeypatch.setattr(
-        pipeline, "load", lambda *a: (_ for _ in ()).throw(TargetUnavailableError("down"))
+        pipeline, "load_day", lambda *a, **k: (_ for _ in ()).throw(TargetUnavailableError("down"))
     )
     with ConnectorClient(serve_api()) as client, pytest.raises(TargetUnavailableError):
         run_range(client, engine, DAY, DAY, target_retries=2, sleep=sleeps.append)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from wind_pipeline.etl import load as load_module
 from wind_pipeline.etl.db import create_engine
 from wind_pipeline.etl.errors import DatabaseError, InvalidInputError, TargetUnavailableError
-from wind_pipeline.etl.load import load, lock_keys
+from wind_pipeline.etl.load import load, load_day, lock_keys
 from wind_pipeline.etl.transform import transform
 from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.reference import (
@@ -308,3 +308,55 @@ def test_stats_read_back_from_parquet_or_pandas_load_the_same(
     start, end = day_bounds(DAY)
     expected = reference_stats(source_url, start, end, turbines=["WTG01"])
     assert_stats_equal(target_stats(target_url, start, end), expected)
+
+
+def test_an_empty_day_told_its_turbine_deletes_its_rows_and_only_those(
+    fleet, source_url, target_url, engine
+):
+    load(engine, stats_of(source_url), LIMITS)
+    others = {t: rows_of(target_url, t) for t in ("WTG01", "WTG03")}
+    assert rows_of(target_url, "WTG02")
+    empty = stats_of(source_url).slice(0, 0)
+
+    written = load_day(engine, DAY, empty, turbines=("WTG02",), variables=LIMITS)
+
+    assert written == 0
+    assert rows_of(target_url, "WTG02") == []
+    assert {t: rows_of(target_url, t) for t in ("WTG01", "WTG03")} == others
+
+
+def test_hooks_run_in_the_days_transaction(fleet, source_url, target_url, engine):
+    """``before_copy`` sees the delete, ``within`` the day's new rows; a failing hook rolls the
+    whole day back."""
+    seen = []
+
+    def count_rows(cur):
+        cur.execute("SELECT count(*) FROM data")
+        seen.append(cur.fetchone()[0])
+
+    stats = stats_of(source_url)
+    written = load_day(
+        engine,
+        DAY,
+        stats,
+        turbines=FLEET,
+        variables=LIMITS,
+        before_copy=count_rows,
+        within=count_rows,
+    )
+    assert seen == [0, written] and written == target_row_count(target_url)
+
+    def fail(cur):
+        raise RuntimeError("injected in the hook")
+
+    before = rows_of(target_url, "WTG01")
+    with pytest.raises(RuntimeError, match="injected"):
+        load_day(
+            engine,
+            DAY,
+            stats_of(source_url, qc=False),
+            turbines=FLEET,
+            variables=LIMITS,
+            within=fail,
+        )
+    assert rows_of(target_url, "WTG01") == before

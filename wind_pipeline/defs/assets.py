@@ -12,62 +12,48 @@ The work is the ETL core's (``wind_pipeline.etl``); this module adds what Dagste
 run configuration, retries, metadata and checks.
 """
 
-import json
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from datetime import date
 
 import dagster as dg
-import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
 from wind_pipeline.defs import checks
-from wind_pipeline.defs.io_managers import StoredDays, split_days
-from wind_pipeline.defs.metadata import (
-    per_turbine_table,
-    percent,
-    plain_rows,
-    preview,
-    records_preview,
-    time_span,
-)
-from wind_pipeline.defs.partitions import daily_partitions
+from wind_pipeline.defs.io_managers import StoredDays
+from wind_pipeline.defs.metadata import raw_metadata, signal_metadata, stats_metadata
+from wind_pipeline.defs.partitions import daily_partitions, partition_days
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
-from wind_pipeline.etl import quality
-from wind_pipeline.etl.calendar import (
-    MINUTES_PER_DAY,
-    READINGS_PER_WINDOW,
-    day_range,
-    day_start,
-)
-from wind_pipeline.etl.catalogue import Variable
+from wind_pipeline.etl import audit
 from wind_pipeline.etl.errors import TransientError
+from wind_pipeline.etl.extract import BLOCK_READINGS
 from wind_pipeline.etl.pipeline import (
-    BLOCK_READINGS,
-    blocks,
-    days_per_block,
-    refuse_empty_days,
-    rows_per_day,
+    Selection,
+    extract_days,
+    load_day,
+    select,
+    transform_days,
 )
-from wind_pipeline.etl.signals import DEFAULT_VARIABLES, STATISTICS, signal_name
+from wind_pipeline.etl.signals import DEFAULT_VARIABLES
 
 GROUP = "wind"
 # BackfillPolicy is a deliberate choice (a year is one run); its beta notice would otherwise be
 # printed three times by every `dagster` command that loads this code location.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 SINGLE_RUN = dg.BackfillPolicy.single_run()
-# On top of the client's and the load's own quick retries: an API or PostgreSQL restart or a
+# On top of the client's own quick retries of a request: an API or PostgreSQL restart or a
 # network blip of a minute or so is ridden out (about 5, 10, 20, 40 s, with jitter so parallel
-# runs do not retry in step). Only transient errors get here (``terminal_errors_fail_once``).
+# runs do not retry in step); days already loaded stay, each being its own transaction. Only
+# transient errors get here (``terminal_errors_fail_once``).
 TRANSIENT_RETRY = dg.RetryPolicy(
     max_retries=4, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 # The run's selection rides along in each day's Arrow schema (and so in its Parquet file): the
 # transform needs every selected turbine (one without readings still gets its windows) and the
-# catalogue's limits, the load needs the units, and both must be those the extract used.
+# catalogue's limits, the load needs the turbines it replaces and the units, and all must be
+# those the extract used.
 SELECTION_KEY = b"wind_pipeline.selection"
 
 
@@ -99,8 +85,8 @@ class TransformConfig(dg.Config):
 
     quality_control: bool = Field(
         default=True,
-        description="Reject off-grid, out-of-range, frozen and spike readings (SPEC §11); "
-        "false gives the plain statistics with rejected = 0.",
+        description="Reject off-grid, out-of-range, frozen and spike readings (README, Data "
+        "quality); false gives the plain statistics with rejected = 0.",
     )
     max_rejected_percent: float = Field(
         default=5.0,
@@ -120,24 +106,34 @@ def terminal_errors_fail_once() -> Iterator[None]:
         raise dg.Failure(description=str(exc) or type(exc).__name__, allow_retries=False) from exc
 
 
-def with_selection(
-    table: pa.Table, turbines: Sequence[str], variables: Mapping[str, Variable]
-) -> pa.Table:
-    selection = {"turbines": list(turbines), "variables": [asdict(v) for v in variables.values()]}
-    return table.replace_schema_metadata({SELECTION_KEY: json.dumps(selection)})
+def with_selection(table: pa.Table, selection: Selection) -> pa.Table:
+    return table.replace_schema_metadata({SELECTION_KEY: selection.to_json()})
 
 
-def selection_of(table: pa.Table) -> tuple[tuple[str, ...], dict[str, Variable]]:
-    """The turbines and variables (with their limits) a stored day was extracted with."""
+def selection_of(table: pa.Table) -> Selection:
+    """The selection (turbines, variables with their limits) a stored day was extracted with."""
     stored = (table.schema.metadata or {}).get(SELECTION_KEY)
     if stored is None:
         raise ValueError(
             "this stored day has no selection in its schema: it was written by an older "
             "release; materialize raw_readings for it again"
         )
-    selection = json.loads(stored)
-    variables = {item["name"]: Variable(**item) for item in selection["variables"]}
-    return tuple(selection["turbines"]), variables
+    return Selection.from_json(stored)
+
+
+def stored_days(days: list[date], stored: StoredDays) -> Iterator[tuple[date, pa.Table]]:
+    """The upstream asset's days paired with the run's dates: the IO manager reads the same
+    partition range in the same order, so its keys are only compared, never parsed."""
+    for day, (key, table) in zip(days, stored, strict=True):
+        if key != day.isoformat():
+            raise ValueError(f"stored day {key} read where {day.isoformat()} was expected")
+        yield day, table
+
+
+def as_keys(days: Iterable[tuple[date, pa.Table]]) -> Iterator[tuple[str, pa.Table]]:
+    """``(partition key, table)`` as the IO manager stores them: dates become keys here only."""
+    for day, table in days:
+        yield day.isoformat(), table
 
 
 @dg.asset(
@@ -153,79 +149,42 @@ def selection_of(table: pa.Table) -> tuple[tuple[str, ...], dict[str, Variable]]
 def raw_readings(
     context: dg.AssetExecutionContext, config: ExtractConfig, connector_api: ConnectorApiResource
 ):
-    from wind_pipeline.etl.catalogue import fetch_catalogue
-
+    client = connector_api.client
     with terminal_errors_fail_once():
-        catalogue = fetch_catalogue(connector_api.client)
-        variables = catalogue.select_variables(config.variables)
-        turbines = catalogue.select_turbines(config.turbines or None)
-    limits = catalogue.limits(variables)
+        selection = select(client, config.variables, config.turbines or None)
     results: list[dg.AssetCheckEvaluation] = []
 
-    asked = None if turbines == catalogue.turbines else turbines  # a short URL for "all"
-
-    def days() -> Iterator[tuple[str, pa.Table]]:
-        # The core's blocks: about BLOCK_READINGS readings per request, whatever the fleet.
-        size = days_per_block(len(turbines), config.block_readings)
-        for block in blocks(context.partition_keys, size):
-            raw = fetch_block(connector_api, block, variables, asked, config.allow_empty)
-            for key, table in split_days(raw, block):
-                day = with_selection(table, turbines, limits)
-                context.add_asset_metadata(raw_metadata(day, len(turbines)), partition_key=key)
-                checked = checks.raw_day(key, day, turbines, limits)
+    def days() -> Iterator[tuple[date, pa.Table]]:
+        blocks = extract_days(
+            client,
+            partition_days(context),
+            selection,
+            allow_empty=config.allow_empty,
+            block_readings=config.block_readings,
+            empty_hint="or set allow_empty: true in the run config of raw_readings",
+        )
+        while True:
+            with terminal_errors_fail_once():
+                block = next(blocks, None)
+            if block is None:
+                return
+            for day, table in block.by_day():
+                stored = with_selection(table, selection)
+                metadata = raw_metadata(stored, len(selection.turbines))
+                context.add_asset_metadata(metadata, partition_key=day.isoformat())
+                counted = audit.raw_counts(stored, selection.turbines, selection.limits)
                 results.extend(
                     [
-                        checks.readings_complete(checked),
-                        checks.readings_in_physical_range(checked),
-                        checks.readings_not_frozen(checked),
+                        checks.readings_complete(day, counted),
+                        checks.readings_in_physical_range(day, counted),
+                        checks.readings_not_frozen(day, counted),
                     ]
                 )
-                yield key, day
+                yield day, stored
 
-    yield dg.Output(days(), metadata={"turbines": len(turbines), "variables": list(variables)})
+    metadata = {"turbines": len(selection.turbines), "variables": list(selection.variables)}
+    yield dg.Output(as_keys(days()), metadata=metadata)
     yield from checks.check_events(context, results)
-
-
-def fetch_block(
-    connector_api: ConnectorApiResource,
-    keys: list[str],
-    variables: Sequence[str],
-    turbines: Sequence[str] | None,
-    allow_empty: bool,
-) -> pa.Table:
-    """The readings of consecutive days, refusing a day without any (unless ``allow_empty``)."""
-    from wind_pipeline.etl.extract import extract
-
-    days = [date.fromisoformat(key) for key in keys]
-    with terminal_errors_fail_once():
-        raw = extract(
-            connector_api.client, day_start(days[0]), day_range(days[-1])[1], variables, turbines
-        )
-        if not allow_empty:
-            refuse_empty_days(
-                days,
-                rows_per_day(raw, days),
-                hint="or set allow_empty: true in the run config of raw_readings",
-            )
-    return raw
-
-
-def raw_metadata(day: pa.Table, turbines: int) -> dict:
-    """One day's readings: how many, how complete, a preview."""
-    expected = MINUTES_PER_DAY * turbines
-    variables = [name for name in day.column_names if name not in ("turbine_id", "timestamp")]
-    return {
-        "row_count": day.num_rows,
-        "expected_rows": expected,
-        "turbines": turbines,
-        "coverage_percent": percent(day.num_rows, expected),
-        "non_null_percent": {
-            name: percent(day.num_rows - day.column(name).null_count, expected)
-            for name in variables
-        },
-        **time_span(day),
-        "preview": preview(day),
-    }
 
 
 @dg.asset(
@@ -241,84 +200,28 @@ def raw_metadata(day: pa.Table, turbines: int) -> dict:
 def ten_minute_stats(
     context: dg.AssetExecutionContext, config: TransformConfig, raw_readings: StoredDays
 ):
-    from wind_pipeline.etl.transform import transform
-
     results: list[dg.AssetCheckEvaluation] = []
+    qc = config.quality_control
 
-    def days() -> Iterator[tuple[str, pa.Table]]:
-        for key, raw in raw_readings:
-            turbines, limits = selection_of(raw)
+    def days() -> Iterator[tuple[date, pa.Table]]:
+        for day, raw in stored_days(partition_days(context), raw_readings):
+            selection = selection_of(raw)
             with terminal_errors_fail_once():
-                result = transform(
-                    raw,
-                    *day_range(date.fromisoformat(key)),
-                    turbines=turbines,
-                    variables=limits,
-                    qc=config.quality_control,
-                )
-            stats = with_selection(result.stats, turbines, limits)
-            q = checks.quality_day(key, result.quality, turbines, tuple(limits))
-            context.add_asset_metadata(
-                stats_metadata(stats, q, config.quality_control), partition_key=key
-            )
+                result = transform_days(raw, [day], selection, qc=qc)
+            stats = with_selection(result.stats, selection)
+            q = audit.quality_counts(result.quality, selection.turbines, selection.variables)
+            context.add_asset_metadata(stats_metadata(stats, q, qc), partition_key=day.isoformat())
             results.extend(
                 [
-                    checks.windows_complete(key, stats, turbines, tuple(limits)),
-                    checks.statistics_consistent(key, stats),
-                    checks.rejected_share(q, config.max_rejected_percent),
+                    checks.windows_complete(day, stats, selection.turbines, selection.variables),
+                    checks.statistics_consistent(day, stats, qc=qc),
+                    checks.rejected_share(day, q, config.max_rejected_percent),
                 ]
             )
-            yield key, stats
+            yield day, stats
 
-    yield dg.Output(days())
+    yield dg.Output(as_keys(days()))
     yield from checks.check_events(context, results)
-
-
-PER_TURBINE_COLUMNS = {
-    "turbine": "string",
-    "coverage_percent": "float",
-    "rejected_percent": "float",
-    "rejected": "int",
-}
-
-
-def stats_metadata(stats: pa.Table, q: checks.QualityDay, qc: bool) -> dict:
-    """One day's windows and QC shares, as top-level numbers the UI plots over partitions."""
-    from wind_pipeline.etl.arrays import to_numpy
-
-    counts = to_numpy(stats.column("count"), np.int64)
-    rejected, present = q.rejected, q.present
-    shares = {
-        f"rejected_percent_{variable}": percent(rejected[:, i].sum(), present[:, i].sum())
-        for i, variable in enumerate(q.variables)
-    }
-    reasons = {
-        f"rejected_percent_{quality.REASONS[status]}": percent(
-            q.counts[:, :, status].sum(), present.sum()
-        )
-        for status in quality.REJECTED
-    }
-    expected = MINUTES_PER_DAY * len(q.variables)
-    turbines = [
-        {
-            "turbine": turbine,
-            "coverage_percent": percent(expected - q.counts[i, :, quality.MISSING].sum(), expected),
-            "rejected_percent": percent(rejected[i].sum(), present[i].sum()),
-            "rejected": int(rejected[i].sum()),
-        }
-        for i, turbine in enumerate(q.turbines)
-    ]
-    return {
-        "row_count": stats.num_rows,
-        "quality_control": qc,
-        "rejected_percent": percent(rejected.sum(), present.sum()),
-        **shares,
-        **reasons,
-        "windows_with_data_percent": percent((counts > 0).sum(), len(counts)),
-        "full_windows_percent": percent((counts == READINGS_PER_WINDOW).sum(), len(counts)),
-        "per_turbine": per_turbine_table(PER_TURBINE_COLUMNS, turbines),
-        "preview": preview(stats),
-    }
 
 
 @dg.asset(
@@ -337,38 +240,16 @@ def signal_data(
     ten_minute_stats: StoredDays,
     target_db: TargetDatabaseResource,
 ):
-    from wind_pipeline.etl.load import load
-
     engine = target_db.engine
     results: list[dg.AssetCheckEvaluation] = []
-    for key, stats in ten_minute_stats:
-        turbines, limits = selection_of(stats)
+    for day, stats in stored_days(partition_days(context), ten_minute_stats):
+        selection = selection_of(stats)
+        turbines, variables = selection.turbines, selection.variables
         with terminal_errors_fail_once():
-            written = load(engine, stats, limits)
-            actual = checks.target_totals(engine, turbines, tuple(limits), key)
-        rows = written.get(date.fromisoformat(key), 0)
-        context.add_asset_metadata(signal_metadata(stats, rows), partition_key=key)
-        results.append(checks.target_matches_stats(key, stats, actual))
+            rows = load_day(engine, day, stats, turbines=turbines, variables=selection.limits)
+            actual = checks.target_totals(engine, turbines, variables, day)
+        metadata = signal_metadata(stats, selection, rows)
+        context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        results.append(checks.target_matches_stats(day, stats, actual))
     yield dg.MaterializeResult(metadata={"target": engine.url.render_as_string(hide_password=True)})
     yield from checks.check_events(context, results)
-
-
-def signal_metadata(stats: pa.Table, rows_written: int) -> dict:
-    """One day in the target: rows written, and a preview of them as stored (signal, value)."""
-    first = plain_rows(stats.slice(0, 1))
-    stored = [
-        (
-            signal_name(row["turbine_id"], row["variable"], statistic),
-            row["timestamp"],
-            row[statistic],
-        )
-        for row in first
-        for statistic in STATISTICS
-        if row[statistic] is not None
-    ]
-    return {
-        "rows_written": rows_written,
-        "defined_values_percent": percent(rows_written, stats.num_rows * len(STATISTICS)),
-        **time_span(stats),
-        "preview": records_preview(["signal", "timestamp", "value"], stored),
-    }

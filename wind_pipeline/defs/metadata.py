@@ -18,7 +18,12 @@ import numpy as np
 import pyarrow as pa
 
 from wind_pipeline.etl.arrays import to_numpy
-from wind_pipeline.etl.calendar import from_utc_us
+from wind_pipeline.etl.audit import QualityCounts, window_fill
+from wind_pipeline.etl.calendar import MINUTES_PER_DAY, from_utc_us
+from wind_pipeline.etl.pipeline import Selection
+from wind_pipeline.etl.quality import MISSING
+from wind_pipeline.etl.signal_rows import melt
+from wind_pipeline.etl.signals import STATISTICS, signal_name
 
 PREVIEW_ROWS = 5
 
@@ -90,3 +95,80 @@ def per_turbine_table(
     """One row per turbine as Dagster table metadata (sortable in the UI)."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])
     return dg.MetadataValue.table(records=[dg.TableRecord(row) for row in rows], schema=schema)
+
+
+def raw_metadata(day: pa.Table, turbines: int) -> dict:
+    """One day's readings: how many, how complete, a preview."""
+    expected = MINUTES_PER_DAY * turbines
+    variables = [name for name in day.column_names if name not in ("turbine_id", "timestamp")]
+    return {
+        "row_count": day.num_rows,
+        "expected_rows": expected,
+        "turbines": turbines,
+        "coverage_percent": percent(day.num_rows, expected),
+        "non_null_percent": {
+            name: percent(day.num_rows - day.column(name).null_count, expected)
+            for name in variables
+        },
+        **time_span(day),
+        "preview": preview(day),
+    }
+
+
+PER_TURBINE_COLUMNS = {
+    "turbine": "string",
+    "coverage_percent": "float",
+    "rejected_percent": "float",
+    "rejected": "int",
+}
+
+
+def stats_metadata(stats: pa.Table, q: QualityCounts, qc: bool) -> dict:
+    """One day's windows and QC shares, as top-level numbers the UI plots over partitions."""
+    rejected, present = q.rejected, q.present
+    shares = {
+        f"rejected_percent_{variable}": percent(rejected[:, i].sum(), present[:, i].sum())
+        for i, variable in enumerate(q.variables)
+    }
+    reasons = {
+        f"rejected_percent_{reason}": percent(n, present.sum())
+        for reason, n in q.by_reason().items()
+    }
+    expected = MINUTES_PER_DAY * len(q.variables)
+    missing = q.counts[:, :, MISSING]
+    turbines = [
+        {
+            "turbine": turbine,
+            "coverage_percent": percent(expected - missing[i].sum(), expected),
+            "rejected_percent": percent(rejected[i].sum(), present[i].sum()),
+            "rejected": int(rejected[i].sum()),
+        }
+        for i, turbine in enumerate(q.turbines)
+    ]
+    with_data, full = window_fill(stats)
+    return {
+        "row_count": stats.num_rows,
+        "quality_control": qc,
+        "rejected_percent": percent(rejected.sum(), present.sum()),
+        **shares,
+        **reasons,
+        "windows_with_data_percent": percent(with_data, stats.num_rows),
+        "full_windows_percent": percent(full, stats.num_rows),
+        "per_turbine": per_turbine_table(PER_TURBINE_COLUMNS, turbines),
+        "preview": preview(stats),
+    }
+
+
+def signal_metadata(stats: pa.Table, selection: Selection, rows_written: int) -> dict:
+    """One day in the target: rows written, and a preview of them as stored (signal, value)."""
+    first = melt(stats.slice(0, 1), selection.turbines, selection.variables)
+    stored = [
+        (signal_name(*first.keys[key]), from_utc_us(int(micros)), float(value))
+        for key, micros, value in zip(first.key, first.micros, first.values, strict=True)
+    ]
+    return {
+        "rows_written": rows_written,
+        "defined_values_percent": percent(rows_written, stats.num_rows * len(STATISTICS)),
+        **time_span(stats),
+        "preview": records_preview(["signal", "timestamp", "value"], stored),
+    }

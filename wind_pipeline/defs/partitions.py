@@ -29,3 +29,12 @@ def start_date_from_env() -> str:
 
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=start_date_from_env(), timezone="UTC")
+
+
+def partition_days(context: dg.AssetExecutionContext) -> list[date]:
+    """The run's days, once, from its time window (one day or a range): the assets' only edge
+    between Dagster's partition keys and the core's dates."""
+    from wind_pipeline.etl.calendar import whole_days
+
+    window = context.partition_time_window
+    return whole_days(window.start, window.end)

@@ -16,10 +16,7 @@ if TYPE_CHECKING:
 
     from wind_pipeline.etl.client import ConnectorClient
 
-# How long one HTTP request may take, and how often the client itself retries a connection error
-# or a 5xx before the asset's RetryPolicy takes over (seconds, count).
-API_TIMEOUT_SECONDS = 30.0
-API_RETRIES = 4
+from wind_pipeline.etl.retries import API_RETRIES, API_TIMEOUT
 
 
 class ConnectorApiResource(dg.ConfigurableResource):
@@ -27,7 +24,9 @@ class ConnectorApiResource(dg.ConfigurableResource):
 
     base_url: str
     api_key: str | None = None
-    timeout_seconds: float = API_TIMEOUT_SECONDS
+    # How long one HTTP request may take, and how often the client itself retries a connection
+    # error or a 5xx before the asset's RetryPolicy takes over (the core's defaults).
+    timeout_seconds: float = API_TIMEOUT
     retries: int = API_RETRIES
 
     _client: ConnectorClient | None = PrivateAttr(default=None)

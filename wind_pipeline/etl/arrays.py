@@ -1,9 +1,9 @@
 """numpy in and out of Arrow without pyarrow's pandas bridge.
 
 ``Array.to_numpy``, ``pa.array(ndarray)`` and ``pa.scalar`` all import pandas in pyarrow 26
-(+0.23 s measured, of the 0.8 s budget of a ``wind-etl DATE`` process, SPEC §9). ``to_tensor``
-and ``Array.from_buffers`` are pyarrow's own zero-copy ways that do not, so the core uses these
-three small helpers and nothing decodes Arrow buffers by hand.
+(+0.23 s measured, of the 0.8 s budget of a ``wind-etl DATE`` process, README "Measured
+performance"). ``to_tensor`` and ``Array.from_buffers`` are pyarrow's own zero-copy ways that do
+not, so the core uses these small helpers and nothing decodes Arrow buffers by hand.
 """
 
 from __future__ import annotations
@@ -62,3 +62,30 @@ def strings(names: Sequence[str], index: np.ndarray) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(
         from_numpy(index.astype(np.int32, copy=False)), dictionary
     )
+
+
+def codes(column: pa.ChunkedArray | pa.Array, names: Sequence[str]) -> np.ndarray:
+    """Each row's position in ``names`` (int64; -1 for a value not in it).
+
+    A dictionary column (as the API sends ``turbine_id``) is mapped through its small dictionary;
+    a plain one is encoded first.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    position = {name: i for i, name in enumerate(names)}
+    lookup = np.array(
+        [position.get(name, -1) for name in column.dictionary.to_pylist()] or [-1], dtype=np.int64
+    )
+    indices = to_numpy(column.indices, np.int64)
+    return lookup[indices] if len(indices) else np.empty(0, dtype=np.int64)
+
+
+def names(column: pa.ChunkedArray | pa.Array) -> tuple[str, ...]:
+    """The distinct values of a string or dictionary column, in its dictionary's order."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = column.dictionary_encode()
+    return tuple(str(name) for name in column.dictionary.to_pylist())

@@ -8,7 +8,6 @@ as ``ApiUnavailableError``; a 4xx is the request's fault and is raised at once a
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +21,13 @@ from wind_pipeline.etl.errors import (
     InvalidInputError,
     TerminalError,
 )
+from wind_pipeline.etl.retries import (
+    API_BACKOFF,
+    API_RETRIES,
+    API_TIMEOUT,
+    CONNECT_TIMEOUT,
+    backoff_delay,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,17 +35,6 @@ if TYPE_CHECKING:
     from wind_pipeline.etl.versions import SourceDay
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-DEFAULT_TIMEOUT = 30.0  # seconds to wait for a read; a year of readings arrives well within it
-CONNECT_TIMEOUT = 5.0  # a server that does not accept within 5 s is down, not slow
-DEFAULT_RETRIES = 4  # retries after the first attempt: 5 attempts in all
-DEFAULT_BACKOFF = 0.5  # seconds before the first retry, doubled each time
-MAX_BACKOFF = 10.0  # cap of one wait
-JITTER = 0.5  # each wait is scaled by a random factor in [1 - JITTER, 1]
-
-
-def backoff_delay(attempt: int, backoff: float) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based): exponential, capped, jittered."""
-    return min(MAX_BACKOFF, backoff * 2**attempt) * (1 - JITTER * random.random())
 
 
 def _iso_utc(moment: datetime) -> str:
@@ -91,9 +86,9 @@ class ConnectorClient:
         self,
         base_url: str,
         api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-        backoff: float = DEFAULT_BACKOFF,
+        timeout: float = API_TIMEOUT,
+        retries: int = API_RETRIES,
+        backoff: float = API_BACKOFF,
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,

@@ -4,8 +4,9 @@ Two ways in, same PostgreSQL, same load (both hand out DBAPI connections through
 ``raw_connection()``, which is all ``load`` needs): ``create_engine`` (SQLAlchemy, for Dagster and
 the migrations) and ``DirectDatabase`` (bare psycopg2, for ``wind-etl DATE``). The second stays
 because of a budget, not a ratio: SQLAlchemy's import and engine cost a fresh process +0.29 s
-(benchmarks/bench_wind_etl_cli.py: a 0.52 s run would take 0.81 s, over the 0.8 s of SPEC §9;
-1.56x, short of the 2x that would make it a trick worth keeping on speed alone).
+(benchmarks/bench_wind_etl_cli.py: a 0.52 s run would take 0.81 s, over the 0.8 s budget of the
+README's "Measured performance"; 1.56x, short of the 2x that would make it a trick worth keeping
+on speed alone).
 
 A refused or dropped connection is transient (``TargetUnavailableError``, retried by the callers
 per day); any other database failure is terminal (``DatabaseError``).

@@ -54,3 +54,8 @@ class NoSourceDataError(TerminalError):
 
 class InvalidInputError(TerminalError):
     """A date, range, variable or turbine list given by the user does not make sense."""
+
+
+class StackNotRunningError(TerminalError):
+    """No target is configured: ``./.env`` names a local stack that is not running, or there is
+    no stack and nothing names a database. Retrying cannot help; starting the stack does."""

@@ -1,9 +1,11 @@
 """Write ten-minute statistics into the target: one transaction per UTC day, replace not append.
 
-Per day: transaction-scoped advisory locks on exactly the (day, turbine)s being written (taken in
-sorted order, so two loads never deadlock), delete the day's rows of exactly those signals, insert
-the signal rows still missing, COPY the new rows — two round trips before the COPY. Loading WTG02
-never touches WTG01's rows; a failure rolls the day back to its previous rows.
+Per day (``load_day``, told the day and the turbines it replaces): transaction-scoped advisory
+locks on exactly those (day, turbine)s (taken in sorted order, so two loads never deadlock), delete
+the day's rows of exactly their signals, insert the signal rows still missing, COPY the new rows —
+two round trips before the COPY. Loading WTG02 never touches WTG01's rows; a failure rolls the day
+back to its previous rows. Hooks (``within``, ``before_copy``) let another module add its own SQL
+to that transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -21,39 +23,79 @@ import pyarrow as pa
 from wind_pipeline.etl import arrays, db, months
 from wind_pipeline.etl.calendar import day_range, split_by_day
 from wind_pipeline.etl.catalogue import Variable
-from wind_pipeline.etl.signals import (
-    MIN_COUNT,
-    STATISTICS,
-    signal_description,
-    signal_name,
-    signal_unit,
-)
+from wind_pipeline.etl.signal_rows import SignalRows, melt
+from wind_pipeline.etl.signals import signal_description, signal_name, signal_unit
 
 SignalKey = tuple[str, str, str]  # (turbine, variable, statistic)
+# Work another module adds to a day's transaction: called with the open transaction's DBAPI
+# cursor, committed or rolled back with the day's rows.
+InTransaction = Callable[[Any], None]
+
+
+def load_day(
+    target: db.RawConnectionSource | Any,
+    day: date,
+    stats: pa.Table,
+    *,
+    turbines: Sequence[str],
+    variables: Mapping[str, Variable],
+    within: InTransaction | None = None,
+    before_copy: InTransaction | None = None,
+) -> int:
+    """Replace ``day``'s rows of ``turbines`` x ``variables`` by ``stats``; rows written.
+
+    Told its day and the turbines it replaces, the load deletes exactly their rows even when
+    ``stats`` is empty (a day with nothing to write still replaces what was there), and never
+    touches another turbine's rows. ``variables`` gives each variable's unit for new signal rows.
+    ``target`` is a connection source (a connection is taken and given back) or an open DBAPI
+    connection. One transaction: on any failure the day keeps its previous rows.
+
+    ``within(cursor)`` runs after the rows are written, before the commit (e.g. the day's
+    ``loaded_day`` record); ``before_copy(cursor)`` after the locks and the delete, before the
+    COPY (e.g. making sure the day's partition exists). Both share the day's transaction.
+    """
+    hooks = (before_copy, within)
+    if hasattr(target, "raw_connection"):
+        conn = db.connect(target)
+        try:
+            return load_day(
+                conn,
+                day,
+                stats,
+                turbines=turbines,
+                variables=variables,
+                within=within,
+                before_copy=before_copy,
+            )
+        finally:
+            with contextlib.suppress(Exception):  # a dropped connection cannot be closed cleanly
+                conn.close()
+    months.ensure_months(target, day, day)  # its own short transaction, before the day's
+    return _load_day(target, day, stats, tuple(turbines), variables, hooks)
 
 
 def load(
     target: db.RawConnectionSource, stats: pa.Table, variables: Mapping[str, Variable]
 ) -> dict[date, int]:
-    """Replace, day by day, the target's rows of the (day, turbine, variable)s in ``stats``.
+    """Replace, day by day, the rows of the (day, turbine)s found in ``stats``; rows per day.
 
-    ``stats`` is a STATS table (``transform``); ``variables`` gives each variable's unit for new
-    signal rows. Returns the rows written per day, in day order. Days already committed stay
-    when a later day fails.
+    For tables whose days and turbines are their own (tests, notebooks): the pipeline knows
+    its days and turbines and calls ``load_day``. Days already committed stay when a later one
+    fails.
     """
     written: dict[date, int] = {}
     conn = db.connect(target)
     try:
         for day, part in split_by_day(stats):
-            months.ensure_months(conn, day, day)  # its own short transaction, before the day's
-            written[day] = _load_day(conn, day, part, variables)
+            turbines = arrays.names(part.column("turbine_id"))
+            written[day] = load_day(conn, day, part, turbines=turbines, variables=variables)
     finally:
         with contextlib.suppress(Exception):  # a dropped connection cannot be closed cleanly
             conn.close()
     return written
 
 
-def lock_keys(day: date, turbines: list[str]) -> list[tuple[int, int]]:
+def lock_keys(day: date, turbines: Sequence[str]) -> list[tuple[int, int]]:
     """``pg_advisory_xact_lock(int, int)`` keys of (day, turbine): (day ordinal, CRC-32 of id).
 
     A CRC collision only makes two turbines' loads of a day queue, never mix.
@@ -79,14 +121,18 @@ _OPEN_DAY = [
 _LOCK = "SELECT pg_advisory_xact_lock(%s, %s)"
 
 
-def _load_day(conn: Any, day: date, stats: pa.Table, variables: Mapping[str, Variable]) -> int:
+def _load_day(
+    conn: Any,
+    day: date,
+    stats: pa.Table,
+    turbines: tuple[str, ...],
+    variables: Mapping[str, Variable],
+    hooks: tuple[InTransaction | None, InTransaction | None],
+) -> int:
     """One day in one transaction; rolled back whole on any failure."""
-    turbine_ids = _dictionary(stats.column("turbine_id"))
-    variable_ids = _dictionary(stats.column("variable"))
-    turbines = [str(t) for t in turbine_ids.dictionary.to_pylist()]
-    names = [str(v) for v in variable_ids.dictionary.to_pylist()]
-    wanted = [(t, v, s) for t in turbines for v in names for s in STATISTICS]
-    keys = [list(column) for column in zip(*wanted, strict=True)]
+    before_copy, within = hooks
+    rows = melt(stats, turbines, tuple(variables))
+    keys = [list(column) for column in zip(*rows.keys, strict=True)] or [[], [], []]
     locks = lock_keys(day, turbines)
     statements = [_OPEN_DAY[0], *[_LOCK] * len(locks), *_OPEN_DAY[1:]]
     with db.database_errors(f"loading {day.isoformat()}"):
@@ -97,26 +143,22 @@ def _load_day(conn: Any, day: date, stats: pa.Table, variables: Mapping[str, Var
                     [*(k for pair in locks for k in pair), *keys, *day_range(day), *keys],
                 )
                 ids = {(t, v, s): i for t, v, s, i in cur.fetchall()}
-                _insert_missing_signals(cur, wanted, variables, ids)
-                # (turbine, variable, statistic) index → signal id, as a lookup table.
-                lookup = np.array([ids[key] for key in wanted], dtype=np.int32).reshape(
-                    len(turbines), len(names), len(STATISTICS)
-                )
-                turbine = arrays.to_numpy(turbine_ids.indices, np.int64)
-                variable = arrays.to_numpy(variable_ids.indices, np.int64)
-                rows = _copy(cur, stats, lookup[turbine, variable])
+                if before_copy is not None:
+                    before_copy(cur)
+                written = 0
+                if len(rows):
+                    _insert_missing_signals(cur, rows.keys, variables, ids)
+                    # (turbine, variable, statistic) key index → signal id, as a lookup table.
+                    lookup = np.array([ids[key] for key in rows.keys], dtype=np.int32)
+                    written = _copy(cur, rows, lookup)
+                if within is not None:
+                    within(cur)
             conn.commit()
-            return rows
+            return written
         except BaseException:
             with contextlib.suppress(Exception):  # a dead connection cannot roll back; it is gone
                 conn.rollback()
             raise
-
-
-def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
-    """The column dictionary-encoded (a table read back from Parquet may already be)."""
-    array = column.combine_chunks()
-    return array if pa.types.is_dictionary(array.type) else array.dictionary_encode()
 
 
 def _insert_missing_signals(
@@ -149,22 +191,9 @@ def _insert_missing_signals(
     ids.update({(t, v, s): i for t, v, s, i in cur.fetchall()})
 
 
-def _melt(stats: pa.Table, signal_of_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The target rows: (window µs, signal id, value) of every defined statistic."""
-    micros = arrays.to_numpy(stats.column("timestamp"), np.int64)
-    count = arrays.to_numpy(stats.column("count"), np.int64)
-    parts = []
-    for index, statistic in enumerate(STATISTICS):
-        values = arrays.to_numpy(stats.column(statistic), np.float64)
-        keep = (count >= MIN_COUNT[statistic]) & ~np.isnan(values)
-        parts.append((micros[keep], signal_of_row[keep, index], values[keep]))
-    return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
-
-
-def _copy(cur: Any, stats: pa.Table, signal_of_row: np.ndarray) -> int:
-    micros, signal, values = _melt(stats, signal_of_row)
-    cur.copy_expert(COPY_SQL, io.BytesIO(_csv(micros, signal, values)))
-    return len(micros)
+def _copy(cur: Any, rows: SignalRows, signal_ids: np.ndarray) -> int:
+    cur.copy_expert(COPY_SQL, io.BytesIO(_csv(rows.micros, signal_ids[rows.key], rows.values)))
+    return len(rows)
 
 
 def _csv(micros: np.ndarray, signal: np.ndarray, values: np.ndarray) -> bytes:

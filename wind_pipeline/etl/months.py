@@ -75,8 +75,15 @@ def create_months(cur: Any, months: list[Month]) -> list[str]:
     for month in sorted(set(months)):
         name = partition_name(month)
         cur.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s); SELECT to_regclass(%s) IS NOT NULL",
-            (_MONTH_LOCK, month[0] * 12 + month[1] - 1, name),
+            "SELECT pg_advisory_xact_lock(%s, %s)", (_MONTH_LOCK, month[0] * 12 + month[1] - 1)
+        )
+        # A query of pg_class, not to_regclass(): waiting on an advisory lock does not refresh
+        # the backend's catalog cache, so to_regclass() can miss a month the lock's previous
+        # holder just committed; a plain SELECT reads the catalog with a fresh snapshot.
+        cur.execute(
+            "SELECT EXISTS (SELECT FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace "
+            "WHERE c.relname = %s AND s.nspname = current_schema())",
+            (name,),
         )
         if cur.fetchone()[0]:
             continue

@@ -1,17 +1,21 @@
-"""A range of days end to end, made only of fetch_catalogue, extract, transform and load.
+"""The spine every caller walks: ``select`` → ``extract_days`` → ``transform_days`` → ``load_day``.
 
-Days go in blocks sized from the fleet (about ``BLOCK_READINGS`` readings per fetch), so memory
-stays flat however long the range; each day is loaded in its own transaction, and a day whose
-load loses the target connection is retried whole with backoff (the failed attempt rolled back).
+``wind-etl`` (``run_range``, below) and the three Dagster assets are loops over these four and
+nothing else, so a rule about a day (an empty day, the turbines it replaces, its transaction)
+holds for both. ``select`` reads the catalogue once per run or range. ``extract_days`` hands out
+days in blocks sized from the fleet (about ``BLOCK_READINGS`` readings per fetch), so memory stays
+flat however long the range. ``load_day`` loads one day in its own transaction; ``run_range``
+retries a day whose load loses the target whole, with backoff (the failed attempt rolled back).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -26,26 +30,155 @@ from wind_pipeline.etl.calendar import (
     split_by_day,
     to_utc_us,
 )
-from wind_pipeline.etl.catalogue import fetch_catalogue
-from wind_pipeline.etl.client import backoff_delay
-from wind_pipeline.etl.errors import NoSourceDataError, TransientError
-from wind_pipeline.etl.extract import extract
-from wind_pipeline.etl.load import load
-from wind_pipeline.etl.transform import transform
+from wind_pipeline.etl.catalogue import Variable, fetch_catalogue
+from wind_pipeline.etl.errors import NoSourceDataError
+from wind_pipeline.etl.extract import BLOCK_READINGS, extract
+from wind_pipeline.etl.load import InTransaction, load_day
+from wind_pipeline.etl.retries import TARGET_RETRIES, retrying
+from wind_pipeline.etl.transform import Transformed, transform
 
 if TYPE_CHECKING:
-    from wind_pipeline.etl.catalogue import Variable
     from wind_pipeline.etl.client import ConnectorClient
     from wind_pipeline.etl.db import RawConnectionSource
 
-# Readings fetched and transformed at once: ~200k is ~10 MB of Arrow, a few tens of MB while the
-# transform runs, and large enough that a fetch's fixed cost (~10 ms) is small beside it.
-BLOCK_READINGS = 200_000
-T = TypeVar("T")
-# Retries of a day whose load lost the target (a restart takes seconds: waits 0.5, 1, 2, 4, 8,
-# 10 s before jitter, about 25 s in all).
-TARGET_RETRIES = 6
-TARGET_BACKOFF = 0.5
+__all__ = [
+    "Block",
+    "DayReport",
+    "InTransaction",
+    "Selection",
+    "extract_days",
+    "load_day",
+    "run_range",
+    "select",
+    "transform_days",
+]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a run moves: its turbines, and its variables with the catalogue's limits and units.
+
+    Built once per run from the catalogue (``select``); the transform needs every selected
+    turbine (one without readings still gets its windows) and the limits, the load the turbines
+    it replaces and the units. ``whole_fleet`` keeps the API request short ("all turbines").
+    """
+
+    turbines: tuple[str, ...]
+    limits: Mapping[str, Variable]
+    whole_fleet: bool = False
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(self.limits)
+
+    @property
+    def asked(self) -> tuple[str, ...] | None:
+        """The turbines to name in the API request; None asks for all of them."""
+        return None if self.whole_fleet else self.turbines
+
+    def to_json(self) -> str:
+        limits = [asdict(v) for v in self.limits.values()]
+        return json.dumps(
+            {"turbines": list(self.turbines), "variables": limits, "whole_fleet": self.whole_fleet}
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Selection:
+        stored = json.loads(text)
+        limits = {item["name"]: Variable(**item) for item in stored["variables"]}
+        return cls(tuple(stored["turbines"]), limits, bool(stored.get("whole_fleet", False)))
+
+
+def select(
+    client: ConnectorClient,
+    variables: str | Sequence[str] | None = None,
+    turbines: str | Sequence[str] | None = None,
+) -> Selection:
+    """The run's selection from one read of the catalogue; None means the defaults / all."""
+    catalogue = fetch_catalogue(client)
+    fleet = catalogue.select_turbines(turbines)
+    limits = catalogue.limits(catalogue.select_variables(variables))
+    return Selection(fleet, limits, whole_fleet=fleet == catalogue.turbines)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Consecutive days' readings from one fetch, and how many readings each day has."""
+
+    days: tuple[date, ...]
+    raw: pa.Table
+    readings: tuple[int, ...]
+    seconds: float  # the fetch's
+
+    def by_day(self) -> Iterator[tuple[date, pa.Table]]:
+        """``(day, its readings)`` for every day in order, an empty table for a day without;
+        lazily, so only the day being handed out is gathered beside the block."""
+        parts = split_by_day(self.raw)  # in day order, days with readings only
+        pending = next(parts, None)
+        for day in self.days:
+            if pending is not None and pending[0] == day:
+                yield pending
+                pending = next(parts, None)
+            else:
+                yield day, self.raw.slice(0, 0)
+
+
+def days_per_block(turbines: int, readings: int = BLOCK_READINGS) -> int:
+    """Days fetched at once for a fleet of ``turbines``, about ``readings`` each: at least one."""
+    return max(1, readings // (max(1, turbines) * MINUTES_PER_DAY))
+
+
+def extract_days(
+    client: ConnectorClient,
+    days: Sequence[date],
+    selection: Selection,
+    *,
+    allow_empty: bool = False,
+    block_readings: int = BLOCK_READINGS,
+    empty_hint: str = "or pass --allow-empty to write zero counts",
+) -> Iterator[Block]:
+    """The readings of ``days`` (consecutive, in order), one bounded block at a time.
+
+    A block with a day without any reading is refused (``NoSourceDataError``, its message ending
+    with ``empty_hint``) before it is handed out, unless ``allow_empty``: the days of earlier
+    blocks are the caller's already.
+    """
+    size = days_per_block(len(selection.turbines), block_readings)
+    for i in range(0, len(days), size):
+        block = tuple(days[i : i + size])
+        began = time.perf_counter()
+        end = day_start(block[-1] + timedelta(days=1))
+        raw = extract(client, day_start(block[0]), end, selection.variables, selection.asked)
+        readings = _readings_per_day(raw, block)
+        if not allow_empty:
+            _refuse_empty_days(block, readings, hint=empty_hint)
+        yield Block(block, raw, tuple(int(n) for n in readings), time.perf_counter() - began)
+
+
+def _readings_per_day(raw: pa.Table, days: Sequence[date]) -> np.ndarray:
+    """Readings per day of ``days`` (consecutive) in a RAW table; rows outside are not counted."""
+    micros = arrays.to_numpy(raw.column("timestamp"), np.int64)
+    index = (micros - to_utc_us(day_start(days[0]))) // DAY_US
+    return np.bincount(index[(index >= 0) & (index < len(days))], minlength=len(days))
+
+
+def _refuse_empty_days(days: Sequence[date], rows: np.ndarray, *, hint: str) -> None:
+    empty = [day.isoformat() for day, n in zip(days, rows, strict=True) if not n]
+    if empty:
+        listed = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        raise NoSourceDataError(
+            f"no source data for {listed}", hint=f"seed or wait for the source, {hint}"
+        )
+
+
+def transform_days(
+    raw: pa.Table, days: Sequence[date], selection: Selection, *, qc: bool = True
+) -> Transformed:
+    """``transform`` over the whole days ``days`` (consecutive) for the selection."""
+    start, end = day_start(days[0]), day_start(days[-1] + timedelta(days=1))
+    return transform(
+        raw, start, end, turbines=selection.turbines, variables=selection.limits, qc=qc
+    )
 
 
 @dataclass(frozen=True)
@@ -73,33 +206,6 @@ class DayReport:
         )
 
 
-def days_per_block(turbines: int, readings: int = BLOCK_READINGS) -> int:
-    """Days fetched at once for a fleet of ``turbines``, about ``readings`` each: at least one."""
-    return max(1, readings // (max(1, turbines) * MINUTES_PER_DAY))
-
-
-def blocks(days: list[date], size: int) -> Iterable[list[date]]:
-    for i in range(0, len(days), size):
-        yield days[i : i + size]
-
-
-def rows_per_day(raw: pa.Table, days: list[date]) -> np.ndarray:
-    """Readings per day of ``days`` (consecutive) in a RAW table; rows outside are not counted."""
-    micros = arrays.to_numpy(raw.column("timestamp"), np.int64)
-    index = (micros - to_utc_us(day_start(days[0]))) // DAY_US
-    return np.bincount(index[(index >= 0) & (index < len(days))], minlength=len(days))
-
-
-def refuse_empty_days(days: list[date], rows: np.ndarray, *, hint: str) -> None:
-    """``NoSourceDataError`` naming the days without any reading (a source not filled yet)."""
-    empty = [day.isoformat() for day, n in zip(days, rows, strict=True) if not n]
-    if empty:
-        listed = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
-        raise NoSourceDataError(
-            f"no source data for {listed}", hint=f"seed or wait for the source, {hint}"
-        )
-
-
 def run_range(
     client: ConnectorClient,
     target: RawConnectionSource,
@@ -113,6 +219,8 @@ def run_range(
     on_day: Callable[[DayReport], None] | None = None,
     target_retries: int = TARGET_RETRIES,
     block_readings: int = BLOCK_READINGS,
+    within_day: Callable[[date], InTransaction | None] | None = None,
+    selection: Selection | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DayReport]:
     """Extract, transform and load ``first``..``last`` (inclusive); one report per day.
@@ -120,39 +228,44 @@ def run_range(
     ``variables`` None means the default pair, ``turbines`` None every turbine of the source.
     A block whose fetch finds a day without any reading is refused (``NoSourceDataError``)
     before that block writes anything, unless ``allow_empty`` (days of earlier blocks stay
-    loaded: each day is its own transaction).
+    loaded: each day is its own transaction). ``within_day(day)`` gives the work, if any, to add
+    to that day's transaction (``load_day``'s ``within``).
+    ``selection`` (from ``select``) replaces ``variables`` and ``turbines`` for a caller that runs
+    several ranges on one read of the catalogue.
     """
+    if selection is None:
+        selection = select(client, variables, turbines)
     days = days_between(first, last)
-    catalogue = fetch_catalogue(client)
-    names = catalogue.select_variables(variables)
-    fleet = catalogue.select_turbines(turbines)
-    limits = catalogue.limits(names)
-    asked = None if fleet == catalogue.turbines else fleet
     reports: list[DayReport] = []
-    for block in blocks(days, days_per_block(len(fleet), block_readings)):
-        start, end = day_start(block[0]), day_start(block[-1] + timedelta(days=1))
+    for block in extract_days(
+        client, days, selection, allow_empty=allow_empty, block_readings=block_readings
+    ):
         began = time.perf_counter()
-        raw = extract(client, start, end, names, asked)
-        read = rows_per_day(raw, block)
-        if not allow_empty:
-            refuse_empty_days(block, read, hint="or pass --allow-empty to write zero counts")
-        extracted = time.perf_counter()
-        result = transform(raw, start, end, turbines=fleet, variables=limits, qc=qc)
-        del raw
-        transformed = time.perf_counter()
-        share = (extracted - began) / len(block), (transformed - extracted) / len(block)
-        parts = dict(split_by_day(result.stats))
-        for offset, day in enumerate(block):
-            stats = parts[day]
+        stats = transform_days(block.raw, block.days, selection, qc=qc).stats
+        share = block.seconds / len(block.days), (time.perf_counter() - began) / len(block.days)
+        parts = dict(split_by_day(stats))
+        for day, read in zip(block.days, block.readings, strict=True):
+            part = parts.pop(day, stats.slice(0, 0))
             load_began = time.perf_counter()
-            written, attempts = _load_with_retries(target, stats, limits, target_retries, sleep)
+            written, attempts = retrying(
+                lambda d=day, p=part: load_day(
+                    target,
+                    d,
+                    p,
+                    turbines=selection.turbines,
+                    variables=selection.limits,
+                    within=within_day(d) if within_day is not None else None,
+                ),
+                target_retries,
+                sleep,
+            )
             report = DayReport(
                 day=day,
-                turbines=len(fleet),
-                rows_read=int(read[offset]),
-                windows=WINDOWS_PER_DAY * len(fleet),
+                turbines=len(selection.turbines),
+                rows_read=read,
+                windows=WINDOWS_PER_DAY * len(selection.turbines),
                 rows_written=written,
-                rejected=int(np.sum(arrays.to_numpy(stats.column("rejected"), np.int64))),
+                rejected=int(np.sum(arrays.to_numpy(part.column("rejected"), np.int64))),
                 extract_seconds=share[0],
                 transform_seconds=share[1],
                 load_seconds=time.perf_counter() - load_began,
@@ -162,33 +275,3 @@ def run_range(
             if on_day is not None:
                 on_day(report)
     return reports
-
-
-def _load_with_retries(
-    target: RawConnectionSource,
-    stats: pa.Table,
-    limits: Mapping[str, Variable],
-    retries: int,
-    sleep: Callable[[float], None],
-) -> tuple[int, int]:
-    """Rows written and attempts made; a transient failure of the day is retried whole."""
-    return retrying(lambda: sum(load(target, stats, limits).values()), retries, sleep)
-
-
-def retrying(
-    work: Callable[[], T], retries: int, sleep: Callable[[float], None] = time.sleep
-) -> tuple[T, int]:
-    """``work()``'s result and the attempts it took, retrying ``TransientError`` with backoff.
-
-    The one rule for the target: a refused or dropped connection is worth another try, whether
-    it happens before the first day (the schema check) or during one (its load).
-    """
-    attempt = 0
-    while True:
-        try:
-            return work(), attempt + 1
-        except TransientError:
-            if attempt >= retries:
-                raise
-            sleep(backoff_delay(attempt, TARGET_BACKOFF))
-            attempt += 1

@@ -20,7 +20,6 @@ __all__ = [
     "Data",
     "LoadedDay",
     "Signal",
-    "create_schema",
     "upgrade_schema",
 ]
 
@@ -114,11 +113,6 @@ def upgrade_schema(engine: sa.Engine) -> str:
             done = "upgraded" if version or previous_release else "created"
         _months_ahead(conn)
         return done
-
-
-def create_schema(engine: sa.Engine) -> None:
-    """The test fixtures' name for ``upgrade_schema``."""
-    upgrade_schema(engine)
 
 
 def _months_ahead(conn: sa.Connection) -> None:

@@ -1,6 +1,8 @@
 """What a signal is: one statistic of one variable of one turbine, ``WTG01.wind_speed_mean``.
 
-The statistics, their order and the rule for when each is defined live here and nowhere else.
+The statistics, their order and the rule for when each is defined live here and nowhere else
+(``signal_rows`` applies that rule to whole columns; this module stays free of numpy so that
+``wind-etl --help`` answers before it loads).
 Units are not here: they come from the source's ``GET /variables`` (``catalogue``).
 """
 
@@ -9,11 +11,12 @@ from __future__ import annotations
 # The one order: the STATS table's columns, the signal rows, the metadata tables.
 STATISTICS: tuple[str, ...] = ("mean", "min", "max", "std", "count", "rejected")
 
-# What the pipeline moves when nobody says otherwise (SPEC §4.2).
+# What the pipeline moves when nobody says otherwise (README, "Data conventions").
 DEFAULT_VARIABLES: tuple[str, ...] = ("wind_speed", "power")
 
-# Valid readings a window needs for the statistic to exist (SPEC §4.1): count and rejected are
-# written for every window, mean/min/max from one valid reading, the sample std from two.
+# Valid readings a window needs for the statistic to exist (README, "Data conventions"): count
+# and rejected are written for every window, mean/min/max from one valid reading, the sample std
+# from two.
 MIN_COUNT: dict[str, int] = {"mean": 1, "min": 1, "max": 1, "std": 2, "count": 0, "rejected": 0}
 
 # Statistics that are counts: no unit, always defined.
@@ -27,11 +30,6 @@ _WORDS = {
     "count": "number of valid one-minute readings",
     "rejected": "number of readings present but rejected by quality control",
 }
-
-
-def is_defined(statistic: str, count: int) -> bool:
-    """Whether ``statistic`` exists for a window with ``count`` valid readings."""
-    return count >= MIN_COUNT[statistic]
 
 
 def signal_name(turbine: str, variable: str, statistic: str) -> str:

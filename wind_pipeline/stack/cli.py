@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import NoReturn
 
 from wind_pipeline import local_postgres, localenv
 from wind_pipeline.stack import folder as data_folder
@@ -150,7 +151,6 @@ def run_stack(args: argparse.Namespace, folder: DataFolder, env_file: Path) -> i
         finally:
             processes.stop_postgres(folder.pgdata, server)
         say(f"stopped ({time.monotonic() - stopping:.1f} s)")
-    return 0  # not reached: watch() only returns by an exception
 
 
 def start_postgres(folder: DataFolder):
@@ -213,7 +213,7 @@ def start_children(
     return children
 
 
-def watch(children: list[Child]) -> None:
+def watch(children: list[Child]) -> NoReturn:
     """Sleep until a signal arrives (StopRequested) or a child dies (StackError)."""
     while True:
         processes.check_children(children)
