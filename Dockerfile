@@ -4,7 +4,8 @@
 # scale-out variant (docker-compose.runs.yml, EXTRAS=docker) each run gets a container of its own.
 FROM python:3.11-slim
 
-# Optional extras of the project to install: "docker" adds dagster-docker (DockerRunLauncher).
+# Optional extras of the project to install: "docker" adds dagster-docker (DockerRunLauncher),
+# "object-store" SeaweedFS's weed (the scale-out variant's S3 service); comma-separated.
 ARG EXTRAS=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -36,6 +37,6 @@ COPY workspace.docker.yaml /opt/dagster/workspace.yaml
 
 # Nothing here needs root.
 RUN useradd --create-home --uid 10001 wind \
-    && mkdir -p /data/storage ${DAGSTER_HOME}/storage /opt/dagster/home-runs/storage \
+    && mkdir -p /data/storage /data/s3 ${DAGSTER_HOME}/storage /opt/dagster/home-runs/storage \
     && chown -R wind:wind /data /opt/dagster
 USER wind

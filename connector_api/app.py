@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from connector_api import db
 from connector_api.deps import load_turbine_ids, load_variables
-from connector_api.routes import data, meta, turbines
+from connector_api.routes import data, days, meta, turbines
 from connector_api.settings import Settings
 from connector_api.streaming import StreamSlots
 
@@ -27,9 +27,9 @@ class Problem(BaseModel):
     detail: str
 
 
-def _validation_message(error: dict) -> str:
+def _validation_message(error: dict, path: str) -> str:
     name = str(error["loc"][-1]) if error.get("loc") else "request"
-    hint = data.PARAMETER_HELP.get(name)
+    hint = (days.PARAMETER_HELP if path == "/days" else data.PARAMETER_HELP).get(name)
     if error.get("type") == "missing":
         return f"missing parameter: {name}" + (f" ({hint})" if hint else "")
     if name == "format":
@@ -39,7 +39,7 @@ def _validation_message(error: dict) -> str:
 
 
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    detail = "; ".join(_validation_message(e) for e in exc.errors())
+    detail = "; ".join(_validation_message(e, request.url.path) for e in exc.errors())
     return JSONResponse({"detail": detail}, status_code=422)
 
 
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(error_type, _on_database_error)
     app.add_exception_handler(db.PoolTimeout, _on_pool_timeout)
     app.include_router(data.router)
+    app.include_router(days.router)
     app.include_router(turbines.router)
     app.include_router(meta.router)
     return app

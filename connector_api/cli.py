@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 
 PROG = "connector-api"
 
@@ -151,6 +151,8 @@ def run_serve(args: argparse.Namespace) -> int:
         url = _database_url(args)
         if args.turbines is not None:
             _positive("--turbines", args.turbines)
+        if args.outages and not args.live:
+            raise ValueError("--outages needs --live (an outage withholds live minutes)")
     except ValueError as error:
         return _fail("serve", str(error), 2)
     try:
@@ -176,12 +178,16 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     appender = None
     if args.live:
-        report = live.catch_up(url, seed=args.seed, faults=args.faults, turbines=args.turbines)
+        from connector_api.outages import OutageWriter
+
+        options = dict(seed=args.seed, faults=args.faults, turbines=args.turbines)
+        outages = OutageWriter(url, **options) if args.outages else None
+        now = datetime.now(UTC)
+        report = outages.tick(now) if outages else live.catch_up(url, **options, now=now)
         caught = f"{report.rows_written} rows up to {_iso(report.end)}" if report else "up to date"
-        print(f"live: caught up ({caught}); appending each new minute", flush=True)
-        appender = live.LiveAppender(
-            url, seed=args.seed, faults=args.faults, turbines=args.turbines
-        )
+        late = ", with communication outages (readings delivered late)" if outages else ""
+        print(f"live: caught up ({caught}); appending each new minute{late}", flush=True)
+        appender = live.LiveAppender(url, outages=outages, **options)
         appender.start()
     print(f"serving http://{args.host}:{args.port} (docs at /docs)", flush=True)
     config = uvicorn.Config(
@@ -197,6 +203,14 @@ def run_serve(args: argparse.Namespace) -> int:
             appender.join(timeout=5)
         sock.close()
     return 0
+
+
+# The plan's figures are constants of connector_api.outages (not imported here: --help is instant).
+OUTAGES_HELP = (
+    "with --live: simulate communication outages, reproducibly per --seed: for each turbine and"
+    " hour an outage starts with probability 1/24 (about one a day), lasts 1-6 hours, and its"
+    " readings arrive together 10-180 minutes after it ends"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=42, help="random seed of live minutes (default: 42)"
     )
     serve.add_argument("--faults", action="store_true", help="inject faults into live minutes")
+    serve.add_argument("--outages", action="store_true", help=OUTAGES_HELP)
     serve.add_argument(
         "--turbines",
         type=int,

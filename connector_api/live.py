@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from connector_api import db, generator
+from connector_api.outages import OutageWriter
 from connector_api.schema import TABLE, TURBINE_TABLE, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,10 @@ def catch_up(
 
 
 class LiveAppender(threading.Thread):
-    """Appends each minute as it passes until ``stop()``; errors are logged and retried."""
+    """Appends each minute as it passes until ``stop()``; errors are logged and retried.
+
+    With ``outages`` (``serve --live --outages``), that writer decides what each minute brings.
+    """
 
     def __init__(
         self,
@@ -77,10 +81,11 @@ class LiveAppender(threading.Thread):
         faults: bool = False,
         turbines: int | None = None,
         clock: Callable[[], datetime] = _now,
+        outages: OutageWriter | None = None,
     ) -> None:
         super().__init__(name="connector-api-live", daemon=True)
         self.database_url, self.seed, self.faults, self.clock = database_url, seed, faults, clock
-        self.turbines = turbines
+        self.turbines, self.outages = turbines, outages
         self._stopped = threading.Event()
 
     def stop(self) -> None:
@@ -89,12 +94,16 @@ class LiveAppender(threading.Thread):
     def run(self) -> None:
         while not self._stopped.is_set():
             try:
-                report = catch_up(
-                    self.database_url,
-                    seed=self.seed,
-                    faults=self.faults,
-                    turbines=self.turbines,
-                    now=self.clock(),
+                report = (
+                    self.outages.tick(self.clock())
+                    if self.outages
+                    else catch_up(
+                        self.database_url,
+                        seed=self.seed,
+                        faults=self.faults,
+                        turbines=self.turbines,
+                        now=self.clock(),
+                    )
                 )
                 if report:
                     log.debug("live: appended %d row(s) up to %s", report.rows_written, report.end)

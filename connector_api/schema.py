@@ -78,6 +78,15 @@ def turbine_id(number: int) -> str:
 
 
 def ensure_schema(cur) -> None:
+    """Create the tables if missing, or upgrade a previous-release source in place; then the
+    per-day versions (:mod:`connector_api.versions`), which an earlier source gets too."""
+    from connector_api.versions import ensure_versions  # it builds on this module's names
+
+    _ensure_tables(cur)
+    ensure_versions(cur)
+
+
+def _ensure_tables(cur) -> None:
     """Create the tables if missing, or upgrade a previous-release source in place.
 
     Idempotent, and safe to run concurrently (a transaction-scoped advisory lock): the caller

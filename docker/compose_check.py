@@ -11,7 +11,9 @@ minutes and needs a Docker engine (``DOCKER_HOST``).
    daemon, executed by the code server or, with ``--runs``, in a container of its own); with
    ``--runs`` also six days backfilled as three backfills launched together (the assets'
    ``BackfillPolicy.single_run()`` makes each backfill one range run, so splitting the range is
-   how a backfill becomes several runs), which must have executed in parallel containers;
+   how a backfill becomes several runs), which must have executed in parallel containers that
+   mounted no volume, their days stored in the object-store service's S3 (one object per asset
+   and day, listed);
 4. the target's ``wind_speed_count`` rows of each day equal the source readings counted in SQL;
 5. ``down -v`` whatever happened (and the run containers, which compose does not own).
 """
@@ -40,6 +42,12 @@ UP_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 600
 ONE_SHOTS = {"seed", "init-target"}
 RUN_LABEL = "wind-pipeline.project"
+STORED_ASSETS = ("raw_readings", "ten_minute_stats")  # the IO manager's; signal_data is the target
+# Run inside a service that has the pipeline's AWS_* variables: every object under the storage URL.
+LIST_OBJECTS = (
+    "import os, s3fs; url = os.environ['WIND_PIPELINE_STORAGE_URL'].removeprefix('s3://'); "
+    "print('\\n'.join(k.removeprefix(url + '/') for k in s3fs.S3FileSystem().find(url)))"
+)
 
 LAUNCH_RUN = """
 mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
@@ -119,6 +127,8 @@ def check_services(deployment: Deployment, runs: bool) -> None:
     found = {s["Service"]: s for s in services}
     expected = {"source-db", "target-db", "dagster-db", "seed", "init-target", "connector-api",
                 "dagster-code", "dagster-webserver", "dagster-daemon"}  # fmt: skip
+    if runs:
+        expected.add("object-store")
     if set(found) != expected:
         raise CheckFailed(f"services {sorted(found)}, expected {sorted(expected)}")
     for name, service in sorted(found.items()):
@@ -242,6 +252,25 @@ def check_parallel_containers(deployment: Deployment, run_ids: list[str]) -> Non
         raise CheckFailed("the runs' containers never overlapped: nothing ran in parallel")
 
 
+def check_object_storage(deployment: Deployment, run_ids: list[str], days: list[date]) -> None:
+    """The runs' containers mounted no volume, and S3 holds one object per asset and day."""
+    inspected = json.loads(docker(deployment, "inspect", *run_containers(deployment)))
+    mounted = {
+        container["Config"]["Labels"].get("dagster/run_id"): container["Mounts"]
+        for container in inspected
+        if container["Mounts"]
+    }
+    if mounted:
+        raise CheckFailed(f"run containers mounted volumes: {mounted}")
+    listed = deployment.compose("exec", "-T", "dagster-code", "python", "-c", LIST_OBJECTS)
+    objects = set(listed.split())
+    expected = {f"{asset}/{day}.parquet" for asset in STORED_ASSETS for day in days}
+    if not expected <= objects:
+        raise CheckFailed(f"not in S3: {sorted(expected - objects)[:5]} (listed: {len(objects)})")
+    say(f"  {len(run_ids)} run containers mounted no volume; S3 holds the {len(expected)} "
+        f"objects of {len(days)} days x {len(STORED_ASSETS)} assets")  # fmt: skip
+
+
 def _moment(text: str) -> datetime:
     return datetime.fromisoformat(text[:26].rstrip("Z") + "+00:00")
 
@@ -287,6 +316,7 @@ def run_check(deployment: Deployment, runs: bool) -> None:
         ]
         say(f"  {len(backfills)} backfills made {len(backfill_runs)} runs, all successful")
         check_parallel_containers(deployment, [run_id, *backfill_runs])
+        check_object_storage(deployment, [run_id, *backfill_runs], [*days, yesterday])
         check_target(deployment, [*days, yesterday])
     say(f"passed in {time.monotonic() - started:.0f} s")
 

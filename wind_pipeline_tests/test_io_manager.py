@@ -47,10 +47,12 @@ def downstream(context: dg.AssetExecutionContext, upstream: StoredDays):
     yield dg.Output(((key, table) for key, table in upstream), metadata={"days_in": len(upstream)})
 
 
-def run(tmp_path: Path, assets=(upstream, downstream), **kwargs) -> dg.ExecuteInProcessResult:
+def run(
+    tmp_path: Path, assets=(upstream, downstream), base: str | None = None, **kwargs
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         list(assets),
-        resources={"io_manager": PartitionedParquetIOManager(base_dir=str(tmp_path))},
+        resources={"io_manager": PartitionedParquetIOManager(base_dir=base or str(tmp_path))},
         instance=dg.DagsterInstance.ephemeral(),
         **kwargs,
     )
@@ -197,3 +199,40 @@ def test_concurrent_writers_never_fail_and_a_reader_never_sees_a_torn_file(tmp_p
     assert reads > 20  # the reader really ran beside the writers
     assert not torn, torn[:3]
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_days_may_be_given_as_dates_or_keys(tmp_path: Path) -> None:
+    from datetime import date
+
+    from wind_pipeline.defs.io_managers import split_days
+
+    days = [date(2024, 1, 1), date(2024, 1, 2)]
+    split = list(split_days(hourly_table("2024-01-01", 2), days))
+    assert [(day, table.num_rows) for day, table in split] == [(days[0], 24), (days[1], 24)]
+    stored = StoredDays(dg.AssetKey("a"), {days[0]: tmp_path / "a.parquet"})
+    assert stored.partition_keys == ["2024-01-01"]
+
+
+def test_a_storage_url_of_another_scheme_is_refused() -> None:
+    from wind_pipeline.defs.parquet_objects import base_path
+
+    with pytest.raises(ValueError, match=r"gs:// is not supported; give a folder or s3://"):
+        base_path("gs://bucket/prefix")
+    with pytest.raises(ValueError, match="names no bucket"):
+        base_path("s3://")
+
+
+def test_a_file_url_is_a_folder(tmp_path: Path) -> None:
+    result = run(tmp_path, partition_key="2024-01-02", base=f"file://{tmp_path}")
+
+    assert result.success
+    assert "upstream/2024-01-02.parquet" in stored_files(tmp_path)
+
+
+def test_the_storage_location_defaults_to_the_stack_folder() -> None:
+    from wind_pipeline.defs.io_managers import storage_location
+
+    assert storage_location({}) == ".wind/storage"
+    assert storage_location({"WIND_PIPELINE_STORAGE_DIR": "/d"}) == "/d"
+    both = {"WIND_PIPELINE_STORAGE_DIR": "/d", "WIND_PIPELINE_STORAGE_URL": "s3://b/p"}
+    assert storage_location(both) == "s3://b/p"

@@ -1,63 +1,91 @@
-"""A Parquet IO manager that stores Arrow tables one file per daily partition, streamed.
+"""A Parquet IO manager that stores Arrow tables one object per daily partition, streamed, in a
+local folder or an S3 bucket.
 
-Dagster's built-in file IO managers refuse to write an output that covers several partitions
+It builds on Dagster's ``UPathIOManager`` (paths through ``universal-pathlib``, so a folder and
+``s3://bucket/prefix`` are one code path: ``<base>/<asset key>/<YYYY-MM-DD>.parquet``), but
+replaces its output side: ``UPathIOManager`` refuses an output that covers several partitions
 (dagster issue 14332), which a single-run backfill (``BackfillPolicy.single_run()``) or
-``--partition-range`` produces. This one writes ``<base_dir>/<asset key>/<YYYY-MM-DD>.parquet``
-per day, and never needs a whole range in memory:
+``--partition-range`` produces. Here, and without ever holding a whole range in memory:
 
 - an asset may output a :class:`pa.Table` (split by UTC day here) or an iterable of
-  ``(partition key, pa.Table)`` pairs, written one day at a time *as it is consumed*: Dagster
-  calls ``handle_output`` when the asset body yields its ``Output``, so an asset that yields a
-  lazy iterable fetches or computes each day only while this manager writes the previous one;
-- ``load_input`` hands the downstream asset a :class:`StoredDays` reader that opens one file at
+  ``(day, pa.Table)`` pairs (a day as a ``date`` or a partition key), written one day at a time
+  *as it is consumed*: Dagster calls ``handle_output`` when the asset body yields its
+  ``Output``, so an asset that yields a lazy iterable fetches or computes each day only while
+  this manager writes the previous one;
+- ``load_input`` hands the downstream asset a :class:`StoredDays` reader that fetches one day at
   a time (and ``to_pandas()`` for someone exploring an asset in a notebook).
 
-Arrow tables go to Parquet and back as they are, with no pandas in between.
+Every asset here is daily-partitioned: there is no unpartitioned path. Each object is replaced
+whole or not at all (see ``parquet_objects``).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from wind_pipeline.defs.parquet_objects import (
+    StorageError,
+    base_path,
+    missing_objects,
+    read_table,
+    storage_location,
+    write_table,
+)
 from wind_pipeline.etl.calendar import split_by_day
 
 if TYPE_CHECKING:
     import pandas as pd
+    from upath import UPath
+
+__all__ = [
+    "DailyParquetIOManager",
+    "PartitionedParquetIOManager",
+    "StorageError",
+    "StoredDays",
+    "read_table",
+    "split_days",
+    "storage_location",
+    "write_table",
+]
 
 TIMESTAMP_COLUMN = "timestamp"
-FILE_MODE = 0o644
-DayTables = Iterable[tuple[str, pa.Table]]
+Day = str | date  # a partition key "YYYY-MM-DD" or the day itself
+DayTables = Iterable[tuple[Day, pa.Table]]
+
+
+def day_key(day: Day) -> str:
+    """The partition key of a day given either way."""
+    return day.isoformat() if isinstance(day, date) else day
 
 
 class StoredDays:
-    """The stored days of one asset, read lazily: iterate for ``(partition key, pa.Table)``.
+    """The stored days of one asset, read lazily: iterate for ``(day, pa.Table)``, the day as it
+    was given (a partition key or a ``date``).
 
-    Only the file being iterated is in memory, so a downstream asset walking a year holds one
+    Only the day being iterated is in memory, so a downstream asset walking a year holds one
     day at a time. ``read_all()`` and ``to_pandas()`` gather every day for interactive use.
     """
 
-    def __init__(self, asset_key: dg.AssetKey, paths: dict[str, Path]) -> None:
+    def __init__(self, asset_key: dg.AssetKey, paths: Mapping[Day, UPath | Path]) -> None:
         self.asset_key = asset_key
-        self.paths = paths
+        self.paths = dict(paths)
 
     @property
     def partition_keys(self) -> list[str]:
-        return list(self.paths)
+        return [day_key(day) for day in self.paths]
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __iter__(self) -> Iterator[tuple[str, pa.Table]]:
-        for key, path in self.paths.items():
-            yield key, read_table(path)
+    def __iter__(self) -> Iterator[tuple[Day, pa.Table]]:
+        for day, path in self.paths.items():
+            yield day, read_table(path)
             release_freed_memory()  # the consumer is done with the day
 
     def read_all(self) -> pa.Table:
@@ -76,70 +104,80 @@ class StoredDays:
         return f"StoredDays({self.asset_key.to_user_string()}, {len(keys)} days: {span})"
 
 
-class PartitionedParquetIOManager(dg.ConfigurableIOManager):
-    """Arrow tables as Parquet files, one per daily partition, under ``base_dir``."""
+class DailyParquetIOManager(dg.UPathIOManager):
+    """The IO manager itself: Dagster's path scheme and filesystem, our streamed output side."""
 
-    base_dir: str
+    extension = ".parquet"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pa.Table, path: UPath) -> None:
+        write_table(obj, path)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pa.Table:
+        return read_table(path)
+
+    def make_directory(self, path: UPath) -> None:
+        """Nothing to make: a folder is made by the write that needs it, S3 has none."""
 
     def handle_output(self, context: dg.OutputContext, obj: pa.Table | DayTables | None) -> None:
         if obj is None:
             return
-        if not context.has_asset_partitions:
-            path = self._unpartitioned_path(context.asset_key)
-            table = _as_table(obj, context.asset_key)
-            write_table(table, path)
-            context.add_output_metadata({"path": str(path), "row_count": table.num_rows})
-            return
-        keys = context.asset_partition_keys
+        paths = self._get_paths_for_partitions(context)
+        keys = list(paths)
+        name = context.asset_key.to_user_string()
         if not keys:
             raise ValueError(
-                f"{context.asset_key.to_user_string()}: the run names no partition of the "
-                "daily partitions (a day before WIND_PIPELINE_START_DATE or after today?)"
+                f"{name}: the run names no partition of the daily partitions (a day before "
+                "WIND_PIPELINE_START_DATE or after today?)"
             )
         days = split_days(obj, keys) if isinstance(obj, pa.Table) else obj
-        expected, written, rows = set(keys), set(), 0
-        for key, table in days:
-            if key not in expected:
+        written, rows = set(), 0
+        for day, table in days:
+            key = day_key(day)
+            if key not in paths:
                 raise ValueError(
-                    f"{context.asset_key.to_user_string()} produced rows for {key}, outside the "
-                    f"partitions being written ({keys[0]}..{keys[-1]})"
+                    f"{name} produced rows for {key}, outside the partitions being written "
+                    f"({keys[0]}..{keys[-1]})"
                 )
-            write_table(table, self._partition_path(context.asset_key, key))
+            self.dump_to_path(context, table, paths[key])
             written.add(key)
             rows += table.num_rows
             del table
             release_freed_memory()
-        if written != expected:
-            missing = sorted(expected - written)
+        if len(written) != len(keys):
+            missing = sorted(set(keys) - written)
             raise ValueError(
-                f"{context.asset_key.to_user_string()} produced no table for {len(missing)} of "
-                f"its {len(keys)} partitions (first: {missing[0]})"
+                f"{name} produced no table for {len(missing)} of its {len(keys)} partitions "
+                f"(first: {missing[0]})"
             )
-        location = (
-            self._partition_path(context.asset_key, keys[0])
-            if len(keys) == 1
-            else self._asset_dir(context.asset_key)
-        )
+        location = paths[keys[0]] if len(keys) == 1 else self._get_path_without_extension(context)
         context.add_output_metadata({"path": str(location), "row_count": rows, "files": len(keys)})
 
-    def load_input(self, context: dg.InputContext) -> StoredDays | pa.Table:
-        asset_key = context.asset_key
-        if not context.has_asset_partitions:
-            path = self._unpartitioned_path(asset_key)
-            _refuse_missing(asset_key, [path])
-            return read_table(path)
-        paths = {key: self._partition_path(asset_key, key) for key in context.asset_partition_keys}
-        _refuse_missing(asset_key, list(paths.values()))
-        return StoredDays(asset_key, paths)
+    def load_input(self, context: dg.InputContext) -> StoredDays:
+        paths = self._get_paths_for_partitions(context)
+        missing = missing_objects(self._get_path_without_extension(context), list(paths.values()))
+        if missing:
+            raise FileNotFoundError(
+                f"{context.asset_key.to_user_string()} has no stored day for {len(missing)} of "
+                f"the {len(paths)} requested partitions (first missing: {missing[0]}); "
+                "materialize those partitions of it first, or check WIND_PIPELINE_STORAGE_URL "
+                "(or WIND_PIPELINE_STORAGE_DIR)"
+            )
+        return StoredDays(context.asset_key, paths)
 
-    def _asset_dir(self, asset_key: dg.AssetKey) -> Path:
-        return Path(self.base_dir).joinpath(*asset_key.path)
 
-    def _partition_path(self, asset_key: dg.AssetKey, partition_key: str) -> Path:
-        return self._asset_dir(asset_key) / f"{partition_key}.parquet"
+class PartitionedParquetIOManager(dg.ConfigurableIOManagerFactory):
+    """Arrow tables as Parquet, one object per daily partition, under ``base_dir``: a folder or
+    ``s3://bucket/prefix`` (credentials from the AWS variables, read when a run starts)."""
 
-    def _unpartitioned_path(self, asset_key: dg.AssetKey) -> Path:
-        return self._asset_dir(asset_key).with_suffix(".parquet")
+    base_dir: str
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> DailyParquetIOManager:
+        return DailyParquetIOManager(base_path(self.base_dir))
+
+
+def storage_io_manager() -> PartitionedParquetIOManager:
+    """The code location's IO manager, at ``storage_location()`` (the environment's choice)."""
+    return PartitionedParquetIOManager(base_dir=storage_location())
 
 
 def release_freed_memory() -> None:
@@ -153,9 +191,11 @@ def release_freed_memory() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def split_days(table: pa.Table, keys: list[str]) -> Iterator[tuple[str, pa.Table]]:
-    """``(key, rows of that day)`` for every key in order, an empty table for a day without
-    rows; lazily, so only the day being written is gathered beside ``table``."""
+def split_days(table: pa.Table, days: list[Day]) -> Iterator[tuple[Day, pa.Table]]:
+    """``(day, rows of that day)`` for every day in order (given as keys or dates, yielded as
+    given), an empty table for a day without rows; lazily, so only the day being written is
+    gathered beside ``table``. A row outside ``days`` comes out under its own day (as a key),
+    for the caller to refuse."""
     if TIMESTAMP_COLUMN not in table.column_names:
         raise ValueError(
             f"cannot store a table by day without a {TIMESTAMP_COLUMN!r} column "
@@ -163,62 +203,15 @@ def split_days(table: pa.Table, keys: list[str]) -> Iterator[tuple[str, pa.Table
         )
     parts = split_by_day(table, TIMESTAMP_COLUMN)  # in day order, days with rows only
     pending = next(parts, None)
-    for key in keys:
+    for day in days:
+        key = day_key(day)
         while pending is not None and pending[0].isoformat() < key:
             yield pending[0].isoformat(), pending[1]  # a stray day: handle_output refuses it
             pending = next(parts, None)
         if pending is not None and pending[0].isoformat() == key:
-            yield key, pending[1]
+            yield day, pending[1]
             pending = next(parts, None)
         else:
-            yield key, table.slice(0, 0)
+            yield day, table.slice(0, 0)
     if pending is not None:
         yield pending[0].isoformat(), pending[1]  # a stray day: handle_output names it
-
-
-def write_table(table: pa.Table, path: Path) -> None:
-    """Write atomically for any number of concurrent writers and readers.
-
-    Each write goes to its own temporary file in the target folder (a unique name, so two runs
-    writing the same day never share one), then ``os.replace`` swaps it in: a reader opens the
-    old file or the new one, never a half-written one, and the last writer wins whole.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            os.fchmod(sink.fileno(), FILE_MODE)  # mkstemp's 0600 would hide it from other users
-            pq.write_table(table, sink)
-        os.replace(partial, path)
-    except BaseException:
-        Path(partial).unlink(missing_ok=True)
-        raise
-
-
-def read_table(path: Path) -> pa.Table:
-    """One open of the file: a concurrent ``os.replace`` cannot mix two versions in a read.
-
-    ``ParquetFile`` rather than ``pq.read_table``, whose dataset machinery imports pandas
-    (about 0.3 s of a one-partition run, measured).
-    """
-    with open(path, "rb") as source:
-        return pq.ParquetFile(source).read()
-
-
-def _as_table(obj: pa.Table | DayTables, asset_key: dg.AssetKey) -> pa.Table:
-    if isinstance(obj, pa.Table):
-        return obj
-    tables = [table for _, table in obj]
-    if not tables:
-        raise ValueError(f"{asset_key.to_user_string()} produced no table")
-    return pa.concat_tables(tables, promote_options="default")
-
-
-def _refuse_missing(asset_key: dg.AssetKey, paths: list[Path]) -> None:
-    missing = [path for path in paths if not path.exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"{asset_key.to_user_string()} has no stored file for {len(missing)} of the "
-            f"{len(paths)} requested partitions (first missing: {missing[0]}); materialize "
-            "those partitions of it first, or check WIND_PIPELINE_STORAGE_DIR"
-        )

@@ -11,7 +11,8 @@ over HTTP only, as in production.
 
 Modules: ``cli`` (options, the start-up sequence), ``folder`` (the data folder), ``source``
 (seed-if-empty), ``processes`` (children and their shutdown), ``network`` (ports, health),
-``console`` (errors and what the user reads).
+``console`` (errors and what the user reads), ``object_store`` (SeaweedFS's ``weed mini``, also
+the tests' S3 server) and ``local_s3`` (``--object-store``: the IO manager's data in it).
 """
 
 from wind_pipeline.stack.cli import main

@@ -14,12 +14,13 @@ from typing import NoReturn
 
 from wind_pipeline import local_postgres, localenv
 from wind_pipeline.stack import folder as data_folder
-from wind_pipeline.stack import network, processes, source
+from wind_pipeline.stack import local_s3, network, processes, source
 from wind_pipeline.stack.console import StackError, StopRequested, banner, emit, error, say
 from wind_pipeline.stack.folder import DataFolder
 from wind_pipeline.stack.processes import Child
 
 DEFAULT_SEED_DAYS = 30
+DEFAULT_S3_PORT = 8333  # SeaweedFS's own default
 STARTUP_TIMEOUT_S = 180  # dagster dev loading the code location on 2 busy cores takes ~20 s
 
 
@@ -55,6 +56,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--seed-faults", action="store_true",
         help="inject gaps, NULL runs, frozen values and spikes into that first seed, to see "
         "the asset checks fail")
+    add("--outages", action="store_true",
+        help="the live API simulates communication outages: some hours of a turbine's readings "
+        "arrive late (connector-api serve --live --outages), for the source_changes sensor")
+    add("--object-store", action="store_true",
+        help="keep the IO manager's data in a local S3 server (SeaweedFS, data in DIR/s3) "
+        "instead of DIR/storage; ./.env gets WIND_PIPELINE_STORAGE_URL and the AWS_* variables")
+    add("--s3-port", type=_port, default=DEFAULT_S3_PORT, metavar="PORT",
+        help=f"the object store's S3 port on 127.0.0.1 (default: {DEFAULT_S3_PORT})")
     add("--timeout", type=_positive_int, default=STARTUP_TIMEOUT_S, metavar="S",
         help=f"seconds to wait for the services to answer (default: {STARTUP_TIMEOUT_S})")
     # fmt: on
@@ -91,11 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ports = {"connector API": (args.api_port, "--api-port")}
     if args.dagster:
         ports["Dagster UI"] = (args.dagster_port, "--dagster-port")
+    if args.object_store:
+        ports["object store"] = (args.s3_port, "--s3-port")
     try:
         data_folder.check_folder_free(folder)
         data_folder.check_env_file_ours(env_file)
         processes.stop_leftovers(folder.children)
         network.check_ports_free(args.host, ports)
+        if args.object_store:  # SeaweedFS listens on loopback whatever --host says
+            network.check_ports_free("127.0.0.1", {"object store": ports["object store"]})
         with processes.signals_raise_stop(), data_folder.owned(folder):
             return run_stack(args, folder, env_file)
     except StackError as problem:
@@ -123,9 +136,13 @@ def run_stack(args: argparse.Namespace, folder: DataFolder, env_file: Path) -> i
         )
         start_day = source.first_source_day(urls["source"])
         env = stack_environment(args, folder, urls, start_day)
+        if args.object_store:
+            store, storage_env = local_s3.start(folder.root / "s3", args.s3_port, args.timeout)
+            children.append(store)
+            env.update(storage_env)
         data_folder.write_env_file(env_file, env)
         data_folder.prepare_dagster_home(folder.dagster_home)
-        children = start_children(args, folder, env)
+        children += start_children(args, folder, env)
         processes.record_children(folder.children, children)
         ui = f"http://{network.url_host(args.host)}:{args.dagster_port}" if args.dagster else None
         health = {"connector API": f"{env['CONNECTOR_API_URL']}/health"}
@@ -196,7 +213,8 @@ def start_children(
     folder.storage.mkdir(parents=True, exist_ok=True)
     child_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     api = [source.tool_path("connector-api"), "serve", "--live", "--host", args.host,
-           "--port", str(args.api_port), "--database-url", env["SOURCE_DATABASE_URL"]]  # fmt: skip
+           "--port", str(args.api_port), "--database-url", env["SOURCE_DATABASE_URL"],
+           *(["--outages"] if args.outages else [])]  # fmt: skip
     dagster = [source.tool_path("dagster"), "dev", *data_folder.workspace_args(),
                "-h", args.host, "-p", str(args.dagster_port)]  # fmt: skip
     # uvicorn stops on SIGTERM; dagster dev shuts its webserver, daemon and code server down
