@@ -152,7 +152,5 @@ def run_sync(args: argparse.Namespace) -> int:
     if not done.changes:
         print(done.nothing_line())
     elif not args.dry_run:
-        pairs, days = len(done.changes), len(done.reports)
-        seconds = time.perf_counter() - began
-        print(f"synced {pairs} (day, turbine)s over {days} days in {seconds:.2f} s")
+        print(done.done_line(time.perf_counter() - began))
     return 0

@@ -145,7 +145,7 @@ def test_sync_reloads_exactly_the_three_changed_turbine_days(
         for day, turbine in sorted(changed)
     ]
     assert [line.split(": reloaded")[0] for line in lines[:3]] == expected
-    assert lines[3].startswith("synced 3 (day, turbine)s over 3 days")
+    assert lines[3].startswith("synced 3 turbine-days over 3 days in ")
     after = records(target_url)
     moved = {key for key in after if after[key][2] != before[key][2]}  # loaded_at
     assert moved == changed

@@ -127,9 +127,19 @@ class Synced:
 
     def nothing_line(self) -> str:
         return (
-            f"nothing to sync: {self.first.isoformat()}..{self.last.isoformat()} "
-            f"({self.compared} (day, turbine)s with readings) equals the source"
+            f"nothing to sync: {self.first.isoformat()}..{self.last.isoformat()} equals the "
+            f"source ({plural(self.compared, 'turbine-day')} with readings)"
         )
+
+    def done_line(self, seconds: float) -> str:
+        return (
+            f"synced {plural(len(self.changes), 'turbine-day')} over "
+            f"{plural(len(self.reports), 'day')} in {seconds:.2f} s"
+        )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def sync(
