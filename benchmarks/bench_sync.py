@@ -4,7 +4,8 @@
    ``sync`` in process (``GET /variables`` and ``/turbines``, ``GET /days``, ``loaded_day`` read,
    compare) and ``wind-etl sync`` as a process (Python's start and imports included).
 2. One (day, turbine) changed (a reading corrected before each round): ``sync`` against
-   ``wind-etl DATE --turbines T`` alone (``run_recorded``, in process), alternated.
+   ``wind-etl DATE --turbines T`` alone (``run_recorded``), alternated, in process and then as
+   the two commands a user types.
 3. A tick of the ``source_changes`` sensor with nothing changed (``build_sensor_context`` on an
    ephemeral instance, the same 30 days: the sensor's window ends yesterday, so the source is
    seeded for the 30 days ending yesterday).
@@ -133,6 +134,22 @@ def main() -> None:
                 print(f"  wind-etl {day} --turbines {turbine} alone   {alone * 1000:8.1f} ms")
                 print(f"  sync                                     {one * 1000:8.1f} ms  "
                       f"{one / alone:.2f}x")  # fmt: skip
+
+                one_p, alone_p = [], []
+                load_one = [sys.executable, "-m", "wind_pipeline.cli", day.isoformat()]
+                for _ in range(runs):  # the same, each as the command a user types
+                    correct()
+                    began = time.perf_counter()
+                    subprocess.run(command, env=env, check=True, capture_output=True)
+                    one_p.append(time.perf_counter() - began)
+                    began = time.perf_counter()
+                    subprocess.run(
+                        [*load_one, "--turbines", turbine], env=env, check=True, capture_output=True
+                    )
+                    alone_p.append(time.perf_counter() - began)
+                one, alone = statistics.median(one_p), statistics.median(alone_p)
+                print(f"  as processes: wind-etl DATE --turbines {turbine} {alone * 1000:8.1f} ms, "
+                      f"wind-etl sync {one * 1000:8.1f} ms  {one / alone:.2f}x")  # fmt: skip
 
                 tick_s = sensor_tick_seconds(api_url, target, runs)
                 print(f"\na source_changes tick, nothing changed (median of {runs}):")
