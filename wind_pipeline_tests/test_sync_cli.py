@@ -267,3 +267,49 @@ def waiting_on_lock(target_url: str) -> bool:
             )
     finally:
         engine.dispose()
+
+
+def test_a_reading_landing_between_days_and_the_extract_causes_one_extra_reload(
+    seed_source, serve_api, source_url, target_url
+):
+    """The record keeps the version ``GET /days`` gave before the extract: a row inserted right
+    after that read is in the loaded rows but not in the recorded version, so the next sync
+    reloads the turbine-day once (never misses it) and the one after does nothing."""
+    from wind_pipeline.etl.client import ConnectorClient
+    from wind_pipeline.etl.db import DirectDatabase
+    from wind_pipeline.etl.reload import run_recorded, sync
+    from wind_pipeline.etl.schema import upgrade_schema
+
+    seed_source(days=1, turbines=2)
+    source_sql(source_url, "DELETE FROM data WHERE turbine_id = 'WTG01' AND timestamp = :at",
+               {"at": f"{DAY} 05:00+00"})  # fmt: skip
+    engine = sa.create_engine(target_url)
+    upgrade_schema(engine)
+    engine.dispose()
+
+    class LateAfterDays(ConnectorClient):
+        """The real client; the source gets WTG01's 05:00 right after ``/days`` answered."""
+
+        def days(self, first, last, turbines=None):
+            answer = super().days(first, last, turbines)
+            source_sql(
+                source_url,
+                "INSERT INTO data (turbine_id, timestamp, wind_speed, power) "
+                "VALUES ('WTG01', :at, 7.5, 900)",
+                {"at": f"{DAY} 05:00+00"},
+            )
+            return answer
+
+    database = DirectDatabase(target_url)
+    try:
+        with LateAfterDays(serve_api(), retries=0) as late:
+            run_recorded(late, database, DAY, DAY)
+        assert records(target_url)[(DAY, "WTG01")][1] == 1439  # the readings /days gave
+        assert_equals_reference(source_url, target_url, DAY, 1)  # the late row is in the rows
+        with ConnectorClient(late.base_url, retries=0) as client:
+            once = sync(client, database, DAY, DAY)
+            assert [(c.turbine, c.reason) for c in once.changes] == [("WTG01", "changed")]
+            assert records(target_url)[(DAY, "WTG01")][1] == 1440
+            assert sync(client, database, DAY, DAY).changes == []
+    finally:
+        database.dispose()
