@@ -27,7 +27,18 @@ from wind_pipeline.defs.backfill import backfill_policy
 from wind_pipeline.defs.io_managers import StoredDays
 from wind_pipeline.defs.metadata import raw_metadata, signal_metadata, stats_metadata
 from wind_pipeline.defs.partitions import daily_partitions, partition_days
+from wind_pipeline.defs.provenance import (
+    alert_warnings,
+    day_record,
+    last_warning_step,
+    raw_source,
+    stats_source,
+    version_metadata,
+    versions_by_day,
+    with_source,
+)
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
+from wind_pipeline.defs.sources import SCADA_READINGS
 from wind_pipeline.etl import audit
 from wind_pipeline.etl.errors import TransientError
 from wind_pipeline.etl.extract import BLOCK_READINGS
@@ -38,6 +49,7 @@ from wind_pipeline.etl.pipeline import (
     select,
     transform_days,
 )
+from wind_pipeline.etl.reload import source_days
 from wind_pipeline.etl.signals import DEFAULT_VARIABLES
 
 GROUP = "wind"
@@ -154,6 +166,7 @@ def as_keys(days: Iterable[tuple[date, pa.Table]]) -> Iterator[tuple[str, pa.Tab
     kinds={"fastapi", "pyarrow", "parquet"},
     retry_policy=TRANSIENT_RETRY,
     check_specs=checks.RAW_READINGS_CHECKS,
+    deps=[SCADA_READINGS],
     description="One-minute readings of the day(s) for the selected turbines, fetched from the "
     "connector API as Arrow, a Parquet file per day.",
 )
@@ -161,14 +174,18 @@ def raw_readings(
     context: dg.AssetExecutionContext, config: ExtractConfig, connector_api: ConnectorApiResource
 ):
     client = connector_api.client
+    run_days = partition_days(context)
     with terminal_errors_fail_once():
         selection = select(client, config.variables, config.turbines or None)
+        # The source's versions before the extract (defs/provenance.py says why).
+        sources = versions_by_day(source_days(client, run_days[0], run_days[-1], selection.asked))
+    alerts_here = last_warning_step(context, checks.TEN_MINUTE_STATS)
     results: list[dg.AssetCheckEvaluation] = []
 
     def days() -> Iterator[tuple[date, pa.Table]]:
         blocks = extract_days(
             client,
-            partition_days(context),
+            run_days,
             selection,
             allow_empty=config.allow_empty,
             block_readings=config.block_readings,
@@ -184,13 +201,15 @@ def raw_readings(
                 metadata = raw_metadata(stored, len(selection.turbines))
                 context.add_asset_metadata(metadata, partition_key=day.isoformat())
                 counted = audit.raw_counts(stored, selection.turbines, selection.limits)
-                results.extend(
-                    [
-                        checks.readings_complete(day, counted),
-                        checks.readings_in_physical_range(day, counted),
-                        checks.readings_not_frozen(day, counted),
-                    ]
-                )
+                found = [
+                    checks.readings_complete(day, counted),
+                    checks.readings_in_physical_range(day, counted),
+                    checks.readings_not_frozen(day, counted),
+                ]
+                results.extend(found)
+                stored = with_source(stored, raw_source(sources, day, found))
+                if alerts_here:
+                    alert_warnings(day, raw_source(sources, day, found)["warnings"], context.run_id)
                 yield day, stored
 
     metadata = {"turbines": len(selection.turbines), "variables": list(selection.variables)}
@@ -223,14 +242,15 @@ def ten_minute_stats(
             q = audit.quality_counts(result.quality, selection.turbines, selection.variables)
             metadata = stats_metadata(stats, q, qc) | directions.yaw_metadata(stats, selection)
             context.add_asset_metadata(metadata, partition_key=day.isoformat())
-            results.extend(
-                [
-                    checks.windows_complete(day, stats, selection.turbines, selection.variables),
-                    checks.statistics_consistent(day, stats, qc=qc),
-                    checks.rejected_share(day, q, config.max_rejected_percent),
-                    *directions.evaluations(day, stats, selection, config.max_wide_percent),
-                ]
-            )
+            found = [
+                checks.windows_complete(day, stats, selection.turbines, selection.variables),
+                checks.statistics_consistent(day, stats, qc=qc),
+                checks.rejected_share(day, q, config.max_rejected_percent),
+                *directions.evaluations(day, stats, selection, config.max_wide_percent),
+            ]
+            results.extend(found)
+            stats, warnings = stats_source(raw, stats, qc, found)
+            alert_warnings(day, warnings, context.run_id)  # the day's one alert, if it warns
             yield day, stats
 
     yield dg.Output(as_keys(days()))
@@ -258,10 +278,18 @@ def signal_data(
     for day, stats in stored_days(partition_days(context), ten_minute_stats):
         selection = selection_of(stats)
         turbines, variables = selection.turbines, selection.variables
+        record = day_record(stats, day, selection, context.run_id)  # loaded_day, same transaction
         with terminal_errors_fail_once():
-            rows = load_day(engine, day, stats, turbines=turbines, variables=selection.limits)
+            rows = load_day(
+                engine,
+                day,
+                stats,
+                turbines=turbines,
+                variables=selection.limits,
+                within=None if record is None else record.write,
+            )
             actual = checks.target_totals(engine, turbines, variables, day)
-        metadata = signal_metadata(stats, selection, rows)
+        metadata = {**signal_metadata(stats, selection, rows), **version_metadata(stats)}
         context.add_asset_metadata(metadata, partition_key=day.isoformat())
         results.append(checks.target_matches_stats(day, stats, actual))
     with terminal_errors_fail_once():

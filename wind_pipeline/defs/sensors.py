@@ -170,19 +170,19 @@ def source_changes(
     connector_api: ConnectorApiResource,
     target_db: TargetDatabaseResource,
 ):
-    from wind_pipeline.etl.pipeline import select
-    from wind_pipeline.etl.record import read_records
+    from wind_pipeline.etl.reload import snapshot
     from wind_pipeline.etl.rules import rules_digest
 
     window = partition_window(datetime.now(UTC).date())
     if window is None:
         return dg.SkipReason("no partition of the sync window has ended yet")
     first, last = window
-    client = connector_api.client
-    # The runs it requests use the assets' default selection and QC: so does the compare.
-    rules = rules_digest(select(client).limits, True)
-    source = client.days(first, last)
-    records = read_records(target_db.engine, first, last)
+    # The catalogue, GET /days and loaded_day read at once (as wind-etl sync reads them). The
+    # runs it requests use the assets' default selection and QC: so does the compare.
+    selection, source, records = snapshot(
+        connector_api.client, target_db.engine, first, last, None, None
+    )
+    rules = rules_digest(selection.limits, True)
     observed = json.loads(context.cursor) if context.cursor else {}
     tick = plan_tick(
         source,
