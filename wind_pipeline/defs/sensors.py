@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from wind_pipeline.defs.alerts import run_partitions
+from wind_pipeline.defs.alerts import RANGE_END_TAG, RANGE_START_TAG, run_partitions
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.defs.schedules import wind_etl_job
 from wind_pipeline.defs.sources import SCADA_READINGS, day_versions, partition_window
@@ -40,8 +40,6 @@ from wind_pipeline.etl.versions import EMPTY, SourceDay
 INTERVAL_VARIABLE = "WIND_PIPELINE_SYNC_INTERVAL_SECONDS"
 DEFAULT_INTERVAL_SECONDS = 300
 REASON_TAG = "wind/reason"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 DATA_VERSION_TAG = "dagster/data_version"  # what Dagster reads an observation's version from
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
