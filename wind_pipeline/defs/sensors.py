@@ -2,11 +2,11 @@
 
 Every ``WIND_PIPELINE_SYNC_INTERVAL_SECONDS`` (300) it runs the same compare as ``wind-etl sync``
 (``etl/sync.py``) over ``WIND_PIPELINE_SYNC_LOOKBACK_DAYS`` (30) days ending yesterday and
-requests one run of ``wind_etl_job`` per range of consecutive changed days: the range tags (which
-``BackfillPolicy.single_run`` turns into one run), ``turbines`` = the range's changed turbines,
-and the reasons in the ``wind/reason`` tag. A day whose run is queued or in progress is left to
-that run and looked at again on the next tick. Each day whose source version moved is recorded
-as an observation of ``scada_readings``.
+requests one run of ``wind_etl_job`` per range of consecutive changed days: the range tags (a
+run request is one run, whatever the assets' backfill policy), ``turbines`` = the range's changed
+turbines, and the reasons in the ``wind/reason`` tag. A day whose run is queued or in progress is
+left to that run and looked at again on the next tick. Each day whose source version moved is
+recorded as an observation of ``scada_readings``.
 
 It starts STOPPED, like the schedule: once on, it loads every source day of its window that the
 target does not hold yet, which on a fresh target is a 30-day backfill that an operator should
