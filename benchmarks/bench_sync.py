@@ -29,11 +29,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connector_api import generator
 from wind_pipeline import local_postgres
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_days import execute, free_port, serve, wait_until_up
+
+from wind_pipeline_tests.source import seed  # generator.seed moved there
 
 
 def median_seconds(work: Callable[[], object], runs: int) -> float:
@@ -70,7 +72,7 @@ def main() -> None:
             source = local_postgres.create_database(server, "source")
             target = local_postgres.create_database(server, "target")
             began = time.perf_counter()
-            generator.seed(source, start=first, days=days, turbines=fleet)
+            seed(source, start=first, days=days, turbines=fleet)
             print(f"seeded {fleet} turbines x {days} days in {time.perf_counter() - began:.0f} s")
             execute(source, "VACUUM ANALYZE")
             port = free_port()

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from wind_pipeline import cli
+from wind_pipeline.etl.errors import TerminalError
 from wind_pipeline.etl.load import lock_keys
 from wind_pipeline_tests.conftest import DAY
 from wind_pipeline_tests.reference import (
@@ -313,3 +314,48 @@ def test_a_reading_landing_between_days_and_the_extract_causes_one_extra_reload(
             assert sync(client, database, DAY, DAY).changes == []
     finally:
         database.dispose()
+
+
+HEAVY = ("numpy", "pyarrow", "pandas", "sqlalchemy", "alembic", "dagster")
+
+
+def test_a_sync_with_nothing_changed_imports_none_of_the_loads_modules(loaded, target_url):
+    """With nothing to reload, ``wind-etl sync`` is the compare alone: its process skips numpy,
+    pyarrow, pandas, SQLAlchemy, Alembic and Dagster (about half its time, README "Measured
+    performance")."""
+    code = (
+        "import sys; from wind_pipeline.cli import main; exit_code = main(sys.argv[1:]); "
+        f"print(exit_code, sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    window = [DAYS[0].isoformat(), "--end", DAYS[-1].isoformat()]
+    options = ["--api-url", loaded, "--database-url", target_url]
+    result = subprocess.run(
+        [sys.executable, "-c", code, "sync", *window, *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"nothing to sync: {DAYS[0]}..{DAYS[-1]} equals the source (12 turbine-days with readings)",
+        "0 []",
+    ]
+
+
+def test_a_sync_against_a_source_without_turbines_says_so(
+    serve_api, source_url, target_url, capsys
+):
+    """The whole fleet is compared without ``GET /turbines``; an empty ``/days`` still asks it,
+    so a source without any turbine is reported as before, not synced as empty."""
+    from connector_api.db import libpq_url
+    from connector_api.schema import ensure_schema
+
+    with psycopg2.connect(libpq_url(source_url)) as conn, conn.cursor() as cur:
+        ensure_schema(cur)  # the source's tables, without a turbine or a reading
+    conn.close()
+    api = serve_api()
+    capsys.readouterr()
+    code = cli.main(["sync", DAYS[0].isoformat(), "--api-url", api, "--database-url", target_url])
+    printed = capsys.readouterr()
+    assert (code, printed.out) == (cli.exit_code(TerminalError("")), "")
+    assert "the source has no turbines" in printed.err
