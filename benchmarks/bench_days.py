@@ -30,11 +30,12 @@ from pathlib import Path
 
 import httpx
 
-from connector_api import db, generator, schema, versions
+from connector_api import db, schema, versions
 from wind_pipeline import local_postgres
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
 from wind_pipeline_tests.databases import drop_database
+from wind_pipeline_tests.source import seed
 
 START = date(2024, 1, 1)
 FLEET, DAYS = 50, 30
@@ -95,7 +96,7 @@ def seed_seconds(
         finally:
             conn.close()
         began = time.perf_counter()
-        generator.seed(url, start=START, days=days, turbines=fleet)
+        seed(url, start=START, days=days, turbines=fleet)
         return time.perf_counter() - began
     finally:
         drop_database(server, name)
@@ -227,7 +228,7 @@ def main() -> None:
                 seed_ratio(server, repeats)
             url = local_postgres.create_database(server, "source")
             began = time.perf_counter()
-            generator.seed(url, start=START, days=DAYS, turbines=FLEET)
+            seed(url, start=START, days=DAYS, turbines=FLEET)
             print(f"seeded {FLEET} x {DAYS} days in {time.perf_counter() - began:.1f} s")
             execute(url, "VACUUM ANALYZE")
             port = free_port()

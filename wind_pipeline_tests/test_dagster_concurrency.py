@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from wind_pipeline_tests.dagster_support import dagster_home, materialize_command
+from wind_pipeline_tests.dagster_support import DAGSTER, dagster_home, materialize_command
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,
@@ -44,6 +44,17 @@ def test_overlapping_range_runs_and_wind_etl_leave_one_copy_equal_to_the_referen
         "WIND_PIPELINE_START_DATE": "2024-01-01",
         "WIND_PIPELINE_STORAGE_DIR": str(tmp_path / "storage"),
     }
+    # Dagster's storage is created once, as a deployment's webserver or daemon does before any
+    # run: two runs starting at the same instant on an empty database both try to create its
+    # tables (dagster-postgres takes no lock for that), which is not the race under test here.
+    subprocess.run(
+        [str(DAGSTER), "instance", "info"],
+        env=env,
+        cwd=env["DAGSTER_HOME"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     commands = [
         materialize_command("--partition-range", "2024-01-01...2024-01-04"),
         materialize_command("--partition-range", "2024-01-02...2024-01-05"),
