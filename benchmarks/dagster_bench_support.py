@@ -197,6 +197,7 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
 )
 """
+# The check specs of wind_pipeline.definitions (the two circular ones since the directions).
 OUR_CHECKS = {
     "raw_readings": [
         ("readings_complete", False),
@@ -207,6 +208,8 @@ OUR_CHECKS = {
         ("windows_complete", True),
         ("statistics_consistent", True),
         ("rejected_share", False),
+        ("circular_means_in_range", True),
+        ("circular_means_meaningful", False),
     ],
     "signal_data": [("target_matches_stats", True)],
 }
