@@ -33,6 +33,9 @@ import httpx
 from connector_api import db, generator, schema, versions
 from wind_pipeline import local_postgres
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
+from wind_pipeline_tests.databases import drop_database
+
 START = date(2024, 1, 1)
 FLEET, DAYS = 50, 30
 SEED_FLEET, SEED_DAYS = 10, 30
@@ -95,7 +98,7 @@ def seed_seconds(
         generator.seed(url, start=START, days=days, turbines=fleet)
         return time.perf_counter() - began
     finally:
-        local_postgres.drop_database(server, name)
+        drop_database(server, name)
 
 
 def seed_ratio(server, repeats: int, fleet: int = SEED_FLEET, days: int = SEED_DAYS) -> None:

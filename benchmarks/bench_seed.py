@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -21,6 +22,9 @@ from pathlib import Path
 
 from connector_api import db, generator, schema
 from wind_pipeline import local_postgres
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
+from wind_pipeline_tests.databases import drop_database
 
 START = date(2023, 1, 1)
 # (turbines, days, repeats)
@@ -37,7 +41,7 @@ def seed_seconds(server, turbines: int, days: int) -> float:
         generator.write(url, *generator.resolve_range(START, days, None), turbines=turbines)
         return time.perf_counter() - began
     finally:
-        local_postgres.drop_database(server, name)
+        drop_database(server, name)
 
 
 def write_payload(path: Path, turbines: int, days: int) -> int:
@@ -69,7 +73,7 @@ def bare_copy_seconds(server, path: Path, turbines: int) -> float:
                 return time.perf_counter() - began
     finally:
         conn.close()
-        local_postgres.drop_database(server, name)
+        drop_database(server, name)
 
 
 def main() -> None:

@@ -61,11 +61,3 @@ def create_database(server: PostgresServer, name: str) -> str:
         if cur.fetchone() is None:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return database_url(server, name)
-
-
-def drop_database(server: PostgresServer, name: str) -> None:
-    """Drop database ``name``, closing its connections (tests only)."""
-    from psycopg2 import sql
-
-    with _admin_cursor(server) as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from wind_pipeline import local_postgres
+from wind_pipeline_tests.databases import drop_database
 
 # A fixed first day keeps every test reproducible; the generator is deterministic per seed.
 DAY = date(2024, 1, 1)
@@ -44,7 +45,7 @@ def make_database(pg_server) -> Iterator[Callable[[], str]]:
 
     yield make
     for name in names:
-        local_postgres.drop_database(pg_server, name)
+        drop_database(pg_server, name)
 
 
 @pytest.fixture

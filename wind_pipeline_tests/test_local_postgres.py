@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 
 from wind_pipeline import local_postgres
+from wind_pipeline_tests.databases import drop_database
 
 
 def test_databases_are_real_and_separate(make_database):
@@ -19,4 +20,4 @@ def test_create_database_is_idempotent(pg_server):
     url = local_postgres.create_database(pg_server, "idempotent_db")
     assert local_postgres.create_database(pg_server, "idempotent_db") == url
     assert url.startswith("postgresql+psycopg2://")  # SQLAlchemy 2.1 would pick psycopg 3
-    local_postgres.drop_database(pg_server, "idempotent_db")
+    drop_database(pg_server, "idempotent_db")
