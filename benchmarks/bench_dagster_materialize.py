@@ -1,7 +1,7 @@
-"""`dagster asset materialize` of one partition (3 assets, 9 checks), against no-work floors.
+"""`dagster asset materialize` of one partition (3 assets, 10 checks), against no-work floors.
 
 Floor (docs/rules.md): the same asset graph doing no work (3 assets streaming a lazy value into a
-no-op IO manager, the same 9 per-partition checks), in-process executor, same CLI, same
+no-op IO manager, the same 10 per-partition checks), in-process executor, same CLI, same
 PostgreSQL storage, timed in the same run. Target: ours <= 1.15x that floor. Also shown: a
 one-asset project (what Dagster costs before any graph), and the default multiprocess executor
 (why definitions.py sets the in-process one).
@@ -46,7 +46,7 @@ def main() -> None:
             "floor (1 trivial asset, in-process)": s.write_module(
                 "trivial_inprocess", TRIVIAL.format(executor="in_process_executor")
             ),
-            "same 3 assets + 9 checks, no work": s.write_module(
+            "same 3 assets + 10 checks, no work": s.write_module(
                 "shape_no_work", no_work_graph(DAY.isoformat(), OUR_CHECKS)
             ),
             "wind_pipeline.definitions (in-process)": "wind_pipeline.definitions",

@@ -165,7 +165,8 @@ DIRECTIONS = ("wind_direction", "nacelle_position")
 
 
 def catalogue():
-    """The catalogue once the directions land (built by hand: the API may not serve it yet)."""
+    """The catalogue with the directions' rules (kinds, frozen rules, power's range) as
+    GET /variables serves them, written out so the benchmark needs no running API."""
     from wind_pipeline.etl.catalogue import Variable, with_derived
 
     linear = limits()
@@ -194,24 +195,10 @@ def catalogue():
     return with_derived(described)
 
 
-def with_directions(raw: pa.Table, seed: int = 5) -> pa.Table:
-    """``raw`` with the two direction columns, drawn when the generator has none."""
-    if all(name in raw.column_names for name in DIRECTIONS):
-        return raw
-    rng = np.random.default_rng(seed)
-    n = raw.num_rows
-    wind = np.mod(200.0 + np.cumsum(rng.normal(0.0, 5.0, n)), 360.0)
-    lagged = np.round(wind / 8.0) * 8.0  # a nacelle that moves in 8° steps: long still runs
-    wind[rng.choice(n, n // 500, replace=False)] = np.nan
-    raw = raw.append_column("wind_direction", pa.array(wind))
-    return raw.append_column("nacelle_position", pa.array(np.mod(lagged, 360.0)))
-
-
 def directions_cost(turbines: int, repeat: int) -> None:
     from wind_pipeline.etl.transform import transform
 
     raw, _ = generated(1, turbines, faults=True)
-    raw = with_directions(raw)
     end = START + timedelta(days=1)
     names = [f"WTG{n:02d}" for n in range(1, turbines + 1)]
     described = catalogue()

@@ -133,7 +133,7 @@ def medians(
 
 
 # The floor of both Dagster benchmarks: our asset graph's shape doing no work. Three assets,
-# each yielding a lazy value that a no-op IO manager consumes day by day, and the same seven
+# each yielding a lazy value that a no-op IO manager consumes day by day, and the same ten
 # per-partition checks, each recording one result per day, as ours do.
 NO_WORK = """
 import warnings
@@ -211,7 +211,7 @@ OUR_CHECKS = {
         ("circular_means_in_range", True),
         ("circular_means_meaningful", False),
     ],
-    "signal_data": [("target_matches_stats", True)],
+    "signal_data": [("target_matches_stats", True), ("default_partition_empty", True)],
 }
 
 

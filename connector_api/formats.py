@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from connector_api.calendar import MINUTE_US, MINUTES_PER_DAY
 from connector_api.db import TURBINE_TYPE
 from connector_api.schema import TIME_COLUMN, TURBINE_COLUMN
 
@@ -24,19 +25,20 @@ ARROW_MEDIA_TYPE = "application/vnd.apache.arrow.stream"
 
 # "HH:MM:00Z" for each minute of a day: a reading on the minute grid is written as its day's
 # "YYYY-MM-DDT" and one of these, instead of numpy formatting every timestamp (0.24 ms a day).
-_MINUTES_OF_DAY = np.array([f"{m // 60:02d}:{m % 60:02d}:00Z" for m in range(1440)], dtype=object)
-_US_PER_MINUTE = 60_000_000
+_MINUTES_OF_DAY = np.array(
+    [f"{m // 60:02d}:{m % 60:02d}:00Z" for m in range(MINUTES_PER_DAY)], dtype=object
+)
 
 
 def _timestamp_texts(chunk: pa.Table) -> list[str]:
     """ISO 8601 UTC with ``Z``; whole seconds unless a reading has a finer timestamp."""
     us = chunk.column(TIME_COLUMN).combine_chunks().cast(pa.int64()).to_numpy()
-    minutes, rest = np.divmod(us, _US_PER_MINUTE)
+    minutes, rest = np.divmod(us, MINUTE_US)
     if rest.any():  # off the minute grid: numpy writes each, to the second or the microsecond
         unit = "s" if not np.any(us % 1_000_000) else "us"
         texts = np.datetime_as_string(us.astype("datetime64[us]"), unit=unit, timezone="UTC")
         return texts.tolist()
-    days, minute = np.divmod(minutes, 1440)
+    days, minute = np.divmod(minutes, MINUTES_PER_DAY)
     unique, inverse = np.unique(days, return_inverse=True)
     prefixes = np.array([f"{np.datetime64(int(day), 'D')}T" for day in unique], dtype=object)
     return (prefixes[inverse] + _MINUTES_OF_DAY[minute]).tolist()

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from connector_api import db, generator
+from connector_api.calendar import MINUTE, MINUTE_US, to_us
 from connector_api.schema import (
     TABLE,
     TIME_COLUMN,
@@ -39,7 +40,6 @@ OUTAGE_PROBABILITY_PER_HOUR = 1 / 24  # per turbine: about one outage a day
 OUTAGE_HOURS = (1, 6)  # whole hours, uniform
 DELAY_MINUTES = (10, 180)  # from the outage's end to the delivery of its readings, uniform
 HOUR = timedelta(hours=1)
-MINUTE = timedelta(minutes=1)
 # The latest a reading can arrive after its minute: the longest outage and the longest delay.
 MAX_LATENESS = OUTAGE_HOURS[1] * HOUR + DELAY_MINUTES[1] * MINUTE
 
@@ -102,18 +102,14 @@ def delivery_us(seed: int, rows: pa.Table) -> np.ndarray:
     if isinstance(ids.type, pa.DictionaryType):
         ids = ids.dictionary_decode()
     turbines = np.asarray(ids.to_pylist(), dtype=object)
-    delivery = stamps + MINUTE // _US
+    delivery = stamps + MINUTE_US
     first, last = (_EPOCH + int(v) * _US for v in (stamps.min(), stamps.max()))
     for turbine in np.unique(turbines):
         mine = turbines == turbine
         for outage in outages(seed, str(turbine), first, last + MINUTE):
-            inside = mine & (stamps >= _us(outage.start)) & (stamps < _us(outage.end))
-            delivery[inside] = np.maximum(delivery[inside], _us(outage.delivered))
+            inside = mine & (stamps >= to_us(outage.start)) & (stamps < to_us(outage.end))
+            delivery[inside] = np.maximum(delivery[inside], to_us(outage.delivered))
     return delivery
-
-
-def _us(moment: datetime) -> int:
-    return (moment - _EPOCH) // _US
 
 
 @dataclass(frozen=True)
@@ -180,7 +176,7 @@ class OutageWriter:
         finally:
             conn.close()
         stamps = rows.column(TIME_COLUMN).cast(pa.int64()).to_numpy()
-        late = int(np.count_nonzero(due & (stamps < _us(frontier))))
+        late = int(np.count_nonzero(due & (stamps < to_us(frontier))))
         if late and written:
             log.info("outages: %d withheld reading(s) delivered late", late)
         self._since = now
@@ -188,11 +184,11 @@ class OutageWriter:
 
     def _due(self, rows: pa.Table, frontier: datetime, now: datetime) -> np.ndarray:
         delivery = delivery_us(self.seed, rows)
-        due = delivery <= _us(now)
+        due = delivery <= to_us(now)
         if self._since is None:
             return due
         stamps = rows.column(TIME_COLUMN).cast(pa.int64()).to_numpy()
-        return due & ((stamps >= _us(frontier)) | (delivery > _us(self._since)))
+        return due & ((stamps >= to_us(frontier)) | (delivery > to_us(self._since)))
 
 
 def _insert(cur, rows: pa.Table, turbines: int) -> int:

@@ -14,7 +14,6 @@ TABLE = "data"
 TIME_COLUMN = "timestamp"
 TURBINE_TABLE = "turbine"
 TURBINE_COLUMN = "turbine_id"
-KEY_COLUMNS = (TURBINE_COLUMN, TIME_COLUMN)  # the primary key of `data`, and its row order
 TURBINE_PROPERTIES = ("rated_power", "cut_in", "rated_speed", "cut_out", "x", "y")
 
 CREATE_TURBINE_TABLE = f"""

@@ -65,6 +65,7 @@ EXIT_INTERNAL = 1  # a bug: the traceback is printed, please report it
 USAGE = f"""{PROG} DATE [--end DATE] [--variables a,b|all] [--turbines WTG01,WTG02] [--qc on|off]
                 [--allow-empty] [--api-url URL] [--api-key KEY] [--database-url URL]
                 [--retries N]
+       {PROG} sync [--since DAYS | DATE --end DATE] [--turbines …] [--dry-run]   (see sync --help)
        {PROG} init-db [--database-url URL]
        {PROG} prune --before YYYY-MM [--dry-run] [--database-url URL]"""
 DESCRIPTION = """\
@@ -271,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
 
     from wind_pipeline.etl.client import ConnectorClient
     from wind_pipeline.etl.db import DirectDatabase
-    from wind_pipeline.etl.pipeline import run_range
+    from wind_pipeline.etl.reload import run_recorded
     from wind_pipeline.etl.retries import retrying
 
     days = (last - first).days + 1
@@ -284,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
             if days >= PROGRESS_MIN_DAYS:
                 print(f"{PROG}: loading {days} days from {args.api_url} …", file=sys.stderr)
             reports = interruptible(
-                lambda: run_range(
+                lambda: run_recorded(  # run_range, writing each day's loaded_day records
                     client,
                     database,
                     first,
@@ -360,14 +361,31 @@ def main(argv: list[str] | None = None) -> int:
             return init_db(init_parser().parse_args(argv[1:]))
         if argv[:1] == ["prune"]:
             return prune(prune_parser().parse_args(argv[1:]))
+        if argv[:1] == ["sync"]:
+            from wind_pipeline.cli_sync import run_sync, sync_parser
+
+            return run_sync(sync_parser().parse_args(argv[1:]))
         return run(run_parser().parse_args(argv))
     except PipelineError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        _alert(argv, exc)
         return exit_code(exc)
     except KeyboardInterrupt:
         message = "interrupted: the days reported above are loaded; re-run the range for the rest"
         print(f"{PROG}: {message}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: alerted, then the traceback as before
+        _alert(argv, exc)
+        raise
+
+
+def _alert(argv: list[str], exc: Exception) -> None:
+    """One webhook alert per failed load or sync (README, "Late and corrected readings")."""
+    if argv[:1] in (["init-db"], ["prune"]) or isinstance(exc, InvalidInputError):
+        return
+    from wind_pipeline.etl.alerts import alert_command_failure
+
+    alert_command_failure(argv, f"{type(exc).__name__}: {exc}", prog=PROG)
 
 
 if __name__ == "__main__":

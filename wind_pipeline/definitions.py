@@ -1,4 +1,4 @@
-"""The code location: wires assets, checks, job, schedule, resources and executor together.
+"""The code location: wires assets, checks, job, schedule, sensors, resources and executor together.
 
 Secrets and URLs come from the environment (``EnvVar``, read when a run starts, never stored);
 see ``dagster.yaml`` for Dagster's own storage.

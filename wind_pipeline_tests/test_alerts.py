@@ -110,3 +110,52 @@ def test_a_refused_webhook_leaves_the_sensor_quiet(
     monkeypatch.delenv(WEBHOOK_VARIABLE)
     skipped = alert_on_run_failure(sensor_context(instance, result))
     assert isinstance(skipped, dg.SkipReason) and WEBHOOK_VARIABLE in skipped.skip_message
+
+
+def test_a_failed_wind_etl_and_sync_post_one_alert_each_bad_input_none(
+    seed_source, serve_api, target_url, monkeypatch
+):
+    """The CLI's failures: a day without source data (exit 6), a sync against a target that
+    refuses (exit 7); a typo in a date (exit 2) is told to the terminal only. No secret leaks."""
+    from wind_pipeline import cli
+    from wind_pipeline_tests.ports import free_port
+
+    seed_source(days=1)
+    api = serve_api()
+    with receiver() as hook:
+        monkeypatch.setenv(WEBHOOK_VARIABLE, hook.url)
+        assert cli.main(["2024-01-05", "--api-url", api, "--database-url", target_url]) == 6
+        dead = f"postgresql://u:secret@127.0.0.1:{free_port()}/t"
+        args = ["sync", "2024-01-01", "--api-url", api, "--database-url", dead, "--retries", "0"]
+        assert cli.main(args) == 7
+        assert cli.main(["2024-13-01", "--api-url", api, "--database-url", target_url]) == 2
+    texts = [request.json()["text"] for request in hook.requests]
+    assert len(texts) == 2, texts
+    assert texts[0].startswith(f"wind_pipeline: `wind-etl 2024-01-05 --api-url {api}` failed: ")
+    assert "no source data for 2024-01-05" in texts[0]
+    assert texts[1].startswith(f"wind_pipeline: `wind-etl sync 2024-01-01 --api-url {api} ")
+    assert "secret" not in texts[1]
+
+
+def test_a_run_of_raw_readings_alone_posts_its_warning_days_itself(
+    seed_source, serve_api, source_url, target_url, tmp_path, monkeypatch
+):
+    from wind_pipeline_tests.test_sync_cli import source_sql
+
+    seed_source(days=2)
+    source_sql(source_url, "DELETE FROM data WHERE timestamp < '2024-01-01 00:10+00'")
+    with receiver() as hook:
+        monkeypatch.setenv(WEBHOOK_VARIABLE, hook.url)
+        result = dg.materialize(
+            [raw_readings],
+            resources=resources(serve_api(), target_url, tmp_path / "storage"),
+            instance=dg.DagsterInstance.ephemeral(),
+            tags={
+                "dagster/asset_partition_range_start": "2024-01-01",
+                "dagster/asset_partition_range_end": "2024-01-02",
+            },
+        )
+    assert result.success
+    assert [request.json()["text"] for request in hook.requests] == [
+        f"wind_pipeline: checks warn for 2024-01-01 (run {result.run_id}): readings_complete 10"
+    ]

@@ -1,11 +1,20 @@
 """``WIND_PIPELINE_BACKFILL_DAYS_PER_RUN``: how many runs a backfill becomes, and that they add up.
 
+The assets read the policy when the code location loads (``BACKFILL_POLICY`` in
+``defs/assets.py``), so the tests load it again with the variable set: in a fresh process for the
+definitions as ``dagster`` loads them, and by reloading the assets' module for the backfill run.
 The run requests come from ``build_run_requests_with_backfill_policies``, the function Dagster's
 backfill daemon calls on a backfill's first iteration (``asset_backfill.py``), on the real asset
 graph and a real instance; each request is then materialized in-process with the partition range
 tags the daemon would give its run. The daemon itself (a code server, a launcher, polling) is
 left out: it adds minutes and nothing that depends on this code location.
 """
+
+import importlib
+import json
+import os
+import subprocess
+import sys
 
 import dagster as dg
 import pytest
@@ -14,7 +23,7 @@ from dagster._core.definitions.automation_tick_evaluation_context import (
 )
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
-from wind_pipeline.defs.assets import raw_readings, signal_data, ten_minute_stats
+from wind_pipeline.defs import assets as assets_module
 from wind_pipeline.defs.backfill import DAYS_PER_RUN_VARIABLE, backfill_policy
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline_tests.conftest import DAY
@@ -26,7 +35,6 @@ from wind_pipeline_tests.reference import (
     target_stats,
 )
 
-ASSETS = (raw_readings, ten_minute_stats, signal_data)
 DAYS = [f"2024-01-0{n}" for n in range(1, 7)]
 
 
@@ -46,13 +54,61 @@ def test_a_bad_value_is_one_clear_error(monkeypatch, value):
         backfill_policy()
 
 
+POLICIES_OF_THE_CODE_LOCATION = """
+import json
+from wind_pipeline.definitions import defs
+graph = defs.resolve_asset_graph()
+print(json.dumps({key.to_user_string(): [p.policy_type.value, p.max_partitions_per_run]
+                  for key in graph.materializable_asset_keys
+                  if (p := graph.get(key).backfill_policy) is not None}))
+"""
+
+
+def load_definitions(days_per_run: str | None) -> subprocess.CompletedProcess:
+    """Load ``wind_pipeline.definitions`` in a fresh process, as ``dagster`` does."""
+    env = {k: v for k, v in os.environ.items() if k != DAYS_PER_RUN_VARIABLE}
+    env |= {"TARGET_DATABASE_URL": "postgresql://localhost/unused"}
+    if days_per_run is not None:
+        env[DAYS_PER_RUN_VARIABLE] = days_per_run
+    code = POLICIES_OF_THE_CODE_LOCATION
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_code_location_gives_all_three_assets_the_policy_of_the_environment():
+    unset, two = load_definitions(None), load_definitions("2")
+    assert unset.returncode == 0, unset.stderr
+    assert two.returncode == 0, two.stderr
+    names = ["raw_readings", "signal_data", "ten_minute_stats"]
+    assert json.loads(unset.stdout.splitlines()[-1]) == {n: ["SINGLE_RUN", None] for n in names}
+    assert json.loads(two.stdout.splitlines()[-1]) == {n: ["MULTI_RUN", 2] for n in names}
+    bad = load_definitions("two")
+    assert bad.returncode != 0
+    assert f"{DAYS_PER_RUN_VARIABLE}='two' is not a number of days" in bad.stderr
+
+
+@pytest.fixture
+def assets_of(monkeypatch):
+    """The real assets, loaded again with ``WIND_PIPELINE_BACKFILL_DAYS_PER_RUN`` set; the
+    module is loaded once more without it afterwards, for the tests that follow."""
+
+    def load(days_per_run: str) -> list[dg.AssetsDefinition]:
+        monkeypatch.setenv(DAYS_PER_RUN_VARIABLE, days_per_run)
+        module = importlib.reload(assets_module)
+        return [module.raw_readings, module.ten_minute_stats, module.signal_data]
+
+    yield load
+    monkeypatch.delenv(DAYS_PER_RUN_VARIABLE, raising=False)
+    importlib.reload(assets_module)
+
+
 def test_a_six_day_backfill_of_two_days_per_run_is_three_runs_that_land_it_all(
-    monkeypatch, seed_source, serve_api, source_url, target_url, tmp_path
+    assets_of, seed_source, serve_api, source_url, target_url, tmp_path
 ):
-    monkeypatch.setenv(DAYS_PER_RUN_VARIABLE, "2")
+    assets = assets_of("2")
+    assert {a.backfill_policy for a in assets} == {dg.BackfillPolicy.multi_run(2)}
     seed_source(days=6, turbines=2, faults=True)
-    policy = backfill_policy()
-    assets = [a.with_attributes(backfill_policy=policy) for a in ASSETS]
     bound = resources(serve_api(), target_url, tmp_path / "storage")
     graph = dg.Definitions(assets=assets, resources=bound).resolve_asset_graph()
     instance = dg.DagsterInstance.ephemeral()
@@ -77,7 +133,7 @@ def test_a_six_day_backfill_of_two_days_per_run_is_three_runs_that_land_it_all(
         result = dg.materialize(assets, resources=bound, instance=instance, tags=request.tags)
         assert result.success
     assert len(instance.get_runs()) == 3
-    materialized = instance.get_materialized_partitions(signal_data.key)
+    materialized = instance.get_materialized_partitions(assets[-1].key)
     assert materialized == set(DAYS)
     start, end = day_bounds(DAY, 6)
     expected = reference_stats(source_url, start, end, variables=("wind_speed", "power"))

@@ -32,6 +32,7 @@ def test_every_definition_is_present_by_name() -> None:
         ("ten_minute_stats", "circular_means_in_range"),
         ("ten_minute_stats", "circular_means_meaningful"),
         ("signal_data", "target_matches_stats"),
+        ("signal_data", "default_partition_empty"),
     }
     assert repository.has_job("wind_etl_job")
     assert repository.has_schedule_def("wind_etl_daily")
@@ -72,6 +73,7 @@ def test_every_check_has_one_result_per_day() -> None:
         "statistics_consistent",
         "circular_means_in_range",
         "target_matches_stats",
+        "default_partition_empty",
     }
 
 

@@ -2,9 +2,9 @@
 of runs in flight on a real instance, a whole evaluation with ``build_sensor_context``, and a run
 of its request through the real assets.
 
-The served connector API has no ``GET /days`` in this branch yet: the whole evaluation reads the
-route's JSON contract from a plain HTTP server; the end-to-end test against the real route (a
-late reading, the sensor's request run, the target equal to the SQL reference) comes with it.
+The whole evaluation here reads the route's JSON contract from a plain HTTP server; the end-to-end
+test against the real API and its real ``GET /days`` (late, corrected and deleted readings, the
+sensor's request runs, the target equal to the SQL reference) is ``test_sensor_sync.py``.
 """
 
 import json

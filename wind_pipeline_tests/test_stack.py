@@ -2,7 +2,8 @@
 beside the stack's (same instance), refuse a busy port, stop everything on Ctrl-C, reuse the data
 on a second start, and stop everything when a child dies.
 
-Two stack starts in all, because each costs ~20 s of ``dagster dev`` start-up on two cores.
+Two stack starts with Dagster in all, because each costs ~20 s of ``dagster dev`` start-up on two
+cores; one more without it (``--no-dagster --object-store``), whose IO manager stores in its S3.
 """
 
 from __future__ import annotations
@@ -325,3 +326,51 @@ def test_first_seed_of_a_fleet_seeds_every_turbine_once(source_url: str):
     finally:
         engine.dispose()
     assert rows == [("WTG01", 1440), ("WTG02", 1440), ("WTG03", 1440)]
+
+
+def test_object_store_stack_points_the_io_manager_at_its_s3(data_dir: Path, tmp_path: Path):
+    """``wind-stack --no-dagster --object-store``: ./.env names the local S3 server, and a
+    partition materialized with that environment lands there, one object per asset and day."""
+    import os
+
+    import s3fs
+
+    api_port, s3_port = free_port(), free_port()
+    log = tmp_path / "stack.log"
+    argv = [wind_stack(), "--no-dagster", "--object-store", "--data-dir", str(data_dir),
+            "--api-port", str(api_port), "--s3-port", str(s3_port), "--seed-days", "1",
+            "--timeout", str(READY_TIMEOUT_S)]  # fmt: skip
+    with log.open("w") as out:
+        stack = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=data_dir.parent,
+        )  # fmt: skip
+    try:
+        wait_ready(stack, log)
+        env = stack_env(data_dir)
+        assert env["WIND_PIPELINE_STORAGE_URL"].startswith("s3://")
+        assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{s3_port}"
+        day = env["WIND_PIPELINE_START_DATE"]
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
+             "-m", "wind_pipeline.definitions", "--select", "*", "--partition", day],
+            env={**os.environ, **env}, cwd=data_dir.parent, capture_output=True, text=True,
+            timeout=RUN_TIMEOUT_S,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        s3 = s3fs.S3FileSystem(
+            key=env["AWS_ACCESS_KEY_ID"],
+            secret=env["AWS_SECRET_ACCESS_KEY"],
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+        )
+        root = env["WIND_PIPELINE_STORAGE_URL"].removeprefix("s3://").rstrip("/")
+        stored = sorted(path.removeprefix(root + "/") for path in s3.find(root))
+        assert stored == [f"raw_readings/{day}.parquet", f"ten_minute_stats/{day}.parquet"]
+        assert not list((data_dir / "storage").rglob("*.parquet"))  # nothing in the folder
+    finally:
+        stack.send_signal(signal.SIGINT)
+        try:
+            stack.wait(30)
+        except subprocess.TimeoutExpired:
+            stack.kill()
+            stack.wait(5)

@@ -1,6 +1,7 @@
 """The three assets of a daily partition: extract, transform, load, each a thin caller of the core.
 
-A run covers one day or a range (``BackfillPolicy.single_run()``: a year is one run), and holds
+A run covers one day or a range (a backfill is one range run, or runs of
+``WIND_PIPELINE_BACKFILL_DAYS_PER_RUN`` days: ``defs/backfill.py``), and holds
 one bounded slice of it at a time. Each asset yields its ``Output`` as a *lazy* iterable of
 ``(day, pa.Table)``: Dagster hands it to the IO manager's ``handle_output`` at once, which writes
 each day's Parquet file as the iterable produces it, so the next day is fetched or computed only
@@ -22,10 +23,22 @@ import pyarrow as pa
 from pydantic import Field
 
 from wind_pipeline.defs import checks, directions
+from wind_pipeline.defs.backfill import backfill_policy
 from wind_pipeline.defs.io_managers import StoredDays
 from wind_pipeline.defs.metadata import raw_metadata, signal_metadata, stats_metadata
 from wind_pipeline.defs.partitions import daily_partitions, partition_days
+from wind_pipeline.defs.provenance import (
+    alert_warnings,
+    day_record,
+    last_warning_step,
+    raw_source,
+    stats_source,
+    version_metadata,
+    versions_by_day,
+    with_source,
+)
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
+from wind_pipeline.defs.sources import SCADA_READINGS
 from wind_pipeline.etl import audit
 from wind_pipeline.etl.errors import TransientError
 from wind_pipeline.etl.extract import BLOCK_READINGS
@@ -36,13 +49,16 @@ from wind_pipeline.etl.pipeline import (
     select,
     transform_days,
 )
+from wind_pipeline.etl.reload import source_days
 from wind_pipeline.etl.signals import DEFAULT_VARIABLES
 
 GROUP = "wind"
 # BackfillPolicy is a deliberate choice (a year is one run); its beta notice would otherwise be
 # printed three times by every `dagster` command that loads this code location.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
-SINGLE_RUN = dg.BackfillPolicy.single_run()
+# One object for all three assets: Dagster groups a backfill's assets by policy, so different
+# ones would split a day's three steps into separate runs. Read once, when the code loads.
+BACKFILL_POLICY = backfill_policy()
 # On top of the client's own quick retries of a request: an API or PostgreSQL restart or a
 # network blip of a minute or so is ridden out (about 5, 10, 20, 40 s, with jitter so parallel
 # runs do not retry in step); days already loaded stay, each being its own transaction. Only
@@ -145,11 +161,12 @@ def as_keys(days: Iterable[tuple[date, pa.Table]]) -> Iterator[tuple[str, pa.Tab
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     kinds={"fastapi", "pyarrow", "parquet"},
     retry_policy=TRANSIENT_RETRY,
     check_specs=checks.RAW_READINGS_CHECKS,
+    deps=[SCADA_READINGS],
     description="One-minute readings of the day(s) for the selected turbines, fetched from the "
     "connector API as Arrow, a Parquet file per day.",
 )
@@ -157,14 +174,18 @@ def raw_readings(
     context: dg.AssetExecutionContext, config: ExtractConfig, connector_api: ConnectorApiResource
 ):
     client = connector_api.client
+    run_days = partition_days(context)
     with terminal_errors_fail_once():
         selection = select(client, config.variables, config.turbines or None)
+        # The source's versions before the extract (defs/provenance.py says why).
+        sources = versions_by_day(source_days(client, run_days[0], run_days[-1], selection.asked))
+    alerts_here = last_warning_step(context, checks.TEN_MINUTE_STATS)
     results: list[dg.AssetCheckEvaluation] = []
 
     def days() -> Iterator[tuple[date, pa.Table]]:
         blocks = extract_days(
             client,
-            partition_days(context),
+            run_days,
             selection,
             allow_empty=config.allow_empty,
             block_readings=config.block_readings,
@@ -180,13 +201,15 @@ def raw_readings(
                 metadata = raw_metadata(stored, len(selection.turbines))
                 context.add_asset_metadata(metadata, partition_key=day.isoformat())
                 counted = audit.raw_counts(stored, selection.turbines, selection.limits)
-                results.extend(
-                    [
-                        checks.readings_complete(day, counted),
-                        checks.readings_in_physical_range(day, counted),
-                        checks.readings_not_frozen(day, counted),
-                    ]
-                )
+                found = [
+                    checks.readings_complete(day, counted),
+                    checks.readings_in_physical_range(day, counted),
+                    checks.readings_not_frozen(day, counted),
+                ]
+                results.extend(found)
+                stored = with_source(stored, raw_source(sources, day, found))
+                if alerts_here:
+                    alert_warnings(day, raw_source(sources, day, found)["warnings"], context.run_id)
                 yield day, stored
 
     metadata = {"turbines": len(selection.turbines), "variables": list(selection.variables)}
@@ -196,7 +219,7 @@ def raw_readings(
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     kinds={"pyarrow", "parquet"},
     check_specs=checks.TEN_MINUTE_STATS_CHECKS,
@@ -219,14 +242,15 @@ def ten_minute_stats(
             q = audit.quality_counts(result.quality, selection.turbines, selection.variables)
             metadata = stats_metadata(stats, q, qc) | directions.yaw_metadata(stats, selection)
             context.add_asset_metadata(metadata, partition_key=day.isoformat())
-            results.extend(
-                [
-                    checks.windows_complete(day, stats, selection.turbines, selection.variables),
-                    checks.statistics_consistent(day, stats, qc=qc),
-                    checks.rejected_share(day, q, config.max_rejected_percent),
-                    *directions.evaluations(day, stats, selection, config.max_wide_percent),
-                ]
-            )
+            found = [
+                checks.windows_complete(day, stats, selection.turbines, selection.variables),
+                checks.statistics_consistent(day, stats, qc=qc),
+                checks.rejected_share(day, q, config.max_rejected_percent),
+                *directions.evaluations(day, stats, selection, config.max_wide_percent),
+            ]
+            results.extend(found)
+            stats, warnings = stats_source(raw, stats, qc, found)
+            alert_warnings(day, warnings, context.run_id)  # the day's one alert, if it warns
             yield day, stats
 
     yield dg.Output(as_keys(days()))
@@ -235,7 +259,7 @@ def ten_minute_stats(
 
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     kinds={"postgres"},
     retry_policy=TRANSIENT_RETRY,
@@ -254,11 +278,22 @@ def signal_data(
     for day, stats in stored_days(partition_days(context), ten_minute_stats):
         selection = selection_of(stats)
         turbines, variables = selection.turbines, selection.variables
+        record = day_record(stats, day, selection, context.run_id)  # loaded_day, same transaction
         with terminal_errors_fail_once():
-            rows = load_day(engine, day, stats, turbines=turbines, variables=selection.limits)
+            rows = load_day(
+                engine,
+                day,
+                stats,
+                turbines=turbines,
+                variables=selection.limits,
+                within=None if record is None else record.write,
+            )
             actual = checks.target_totals(engine, turbines, variables, day)
-        metadata = signal_metadata(stats, selection, rows)
+        metadata = {**signal_metadata(stats, selection, rows), **version_metadata(stats)}
         context.add_asset_metadata(metadata, partition_key=day.isoformat())
         results.append(checks.target_matches_stats(day, stats, actual))
+    with terminal_errors_fail_once():
+        in_default = checks.default_partition_rows(engine)
+    results.extend(checks.default_partition_empty(d, in_default) for d in partition_days(context))
     yield dg.MaterializeResult(metadata={"target": engine.url.render_as_string(hide_password=True)})
     yield from checks.check_events(context, results)

@@ -111,6 +111,13 @@ SIGNAL_DATA_CHECKS = [
         "Per signal, the target's row count and value sum for the day equal the transform output.",
         blocking=True,
     ),
+    _spec(
+        "default_partition_empty",
+        SIGNAL_DATA,
+        "The target's DEFAULT partition holds no row: every row is in its month's partition "
+        '(README, "Beyond one machine"). One count per run, reported for each of its days.',
+        blocking=True,
+    ),
 ]
 SPECS = {
     spec.key: spec for spec in RAW_READINGS_CHECKS + TEN_MINUTE_STATS_CHECKS + SIGNAL_DATA_CHECKS
@@ -340,3 +347,28 @@ def target_totals(
     from wind_pipeline.etl.target import signal_totals
 
     return signal_totals(engine, turbines, variables, *day_range(day))
+
+
+def default_partition_empty(day: date, rows: int) -> dg.AssetCheckEvaluation:
+    """``rows`` found in ``data_default`` (counted once per run); it must stay empty because a
+    row there blocks creating its month's partition and is missed by a month's ``prune``."""
+    return evaluation(
+        SIGNAL_DATA,
+        "default_partition_empty",
+        day,
+        rows == 0,
+        {"default_partition_rows": rows},
+        description=f"{day}: {rows} rows in the target's DEFAULT partition (data_default); "
+        "move them into their months' partitions",
+    )
+
+
+def default_partition_rows(engine: sa.Engine) -> int:
+    """Rows in the target's DEFAULT partition, one query."""
+    from wind_pipeline.etl.months import default_partition_rows as count
+
+    conn = engine.raw_connection()
+    try:
+        return count(conn)
+    finally:
+        conn.close()

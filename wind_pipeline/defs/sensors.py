@@ -2,11 +2,11 @@
 
 Every ``WIND_PIPELINE_SYNC_INTERVAL_SECONDS`` (300) it runs the same compare as ``wind-etl sync``
 (``etl/sync.py``) over ``WIND_PIPELINE_SYNC_LOOKBACK_DAYS`` (30) days ending yesterday and
-requests one run of ``wind_etl_job`` per range of consecutive changed days: the range tags (which
-``BackfillPolicy.single_run`` turns into one run), ``turbines`` = the range's changed turbines,
-and the reasons in the ``wind/reason`` tag. A day whose run is queued or in progress is left to
-that run and looked at again on the next tick. Each day whose source version moved is recorded
-as an observation of ``scada_readings``.
+requests one run of ``wind_etl_job`` per range of consecutive changed days: the range tags (a
+run request is one run, whatever the assets' backfill policy), ``turbines`` = the range's changed
+turbines, and the reasons in the ``wind/reason`` tag. A day whose run is queued or in progress is
+left to that run and looked at again on the next tick. Each day whose source version moved is
+recorded as an observation of ``scada_readings``.
 
 It starts STOPPED, like the schedule: once on, it loads every source day of its window that the
 target does not hold yet, which on a fresh target is a 30-day backfill that an operator should
@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from wind_pipeline.defs.alerts import run_partitions
+from wind_pipeline.defs.alerts import RANGE_END_TAG, RANGE_START_TAG, run_partitions
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.defs.schedules import wind_etl_job
 from wind_pipeline.defs.sources import SCADA_READINGS, day_versions, partition_window
@@ -40,8 +40,6 @@ from wind_pipeline.etl.versions import EMPTY, SourceDay
 INTERVAL_VARIABLE = "WIND_PIPELINE_SYNC_INTERVAL_SECONDS"
 DEFAULT_INTERVAL_SECONDS = 300
 REASON_TAG = "wind/reason"
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 DATA_VERSION_TAG = "dagster/data_version"  # what Dagster reads an observation's version from
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -170,19 +168,19 @@ def source_changes(
     connector_api: ConnectorApiResource,
     target_db: TargetDatabaseResource,
 ):
-    from wind_pipeline.etl.pipeline import select
-    from wind_pipeline.etl.record import read_records
+    from wind_pipeline.etl.reload import snapshot
     from wind_pipeline.etl.rules import rules_digest
 
     window = partition_window(datetime.now(UTC).date())
     if window is None:
         return dg.SkipReason("no partition of the sync window has ended yet")
     first, last = window
-    client = connector_api.client
-    # The runs it requests use the assets' default selection and QC: so does the compare.
-    rules = rules_digest(select(client).limits, True)
-    source = client.days(first, last)
-    records = read_records(target_db.engine, first, last)
+    # The catalogue, GET /days and loaded_day read at once (as wind-etl sync reads them). The
+    # runs it requests use the assets' default selection and QC: so does the compare.
+    selection, source, records = snapshot(
+        connector_api.client, target_db.engine, first, last, None, None
+    )
+    rules = rules_digest(selection.limits, True)
     observed = json.loads(context.cursor) if context.cursor else {}
     tick = plan_tick(
         source,

@@ -84,3 +84,33 @@ def warn_alert(
     if url is None:
         return False
     return post_alert(url, warning_text(day, counts, run_id))
+
+
+def command_failure_text(command: str, error: str) -> str:
+    """The alert of a failed ``wind-etl`` command: what was typed and the first error line."""
+    first = error.strip().splitlines()[0] if error.strip() else "failed"
+    return f"wind_pipeline: `{command}` failed: {first}"
+
+
+def alert_command_failure(argv: list[str], error: str, *, prog: str = "wind-etl") -> bool:
+    """Post one alert for a failed ``wind-etl DATE`` or ``wind-etl sync`` when a webhook is set.
+
+    Bad input (exit 2) is told to whoever typed it and sends nothing: no load started. Options
+    that may carry a secret (``--api-key``, ``--database-url``) are left out of the text.
+    """
+    url = webhook_url()
+    if url is None:
+        return False
+    shown: list[str] = []
+    secret = False
+    for arg in argv:
+        if secret:
+            secret = False
+            continue
+        if arg in ("--api-key", "--database-url"):
+            secret = True
+            continue
+        if arg.startswith(("--api-key=", "--database-url=")):
+            continue
+        shown.append(arg)
+    return post_alert(url, command_failure_text(" ".join([prog, *shown]), error))

@@ -184,10 +184,19 @@ def _known(chosen: tuple[str, ...], allowed: tuple[str, ...], kind: str) -> tupl
 
 def fetch_catalogue(client: ConnectorClient) -> Catalogue:
     """The catalogue from ``GET /variables`` and ``GET /turbines``."""
+    return Catalogue(fetch_variables(client), fetch_turbines(client))
+
+
+def fetch_variables(client: ConnectorClient) -> dict[str, Variable]:
+    """``GET /variables`` as the catalogue's variables (derived ones included); apart from
+    ``fetch_turbines`` so that a caller can read both at once (``etl/reload.py``'s ``snapshot``)."""
     described = {item["name"]: _variable(item) for item in _list(client, "/variables")}
-    variables = with_derived(described)
-    turbines = tuple(sorted(str(item["id"]) for item in _list(client, "/turbines")))
-    return Catalogue(variables, turbines)
+    return with_derived(described)
+
+
+def fetch_turbines(client: ConnectorClient) -> tuple[str, ...]:
+    """``GET /turbines`` as the catalogue's turbine ids, sorted."""
+    return tuple(sorted(str(item["id"]) for item in _list(client, "/turbines")))
 
 
 def _list(client: ConnectorClient, path: str) -> list[dict[str, Any]]:

@@ -4,8 +4,9 @@ Why months: dropping old data is ``DROP TABLE`` of a partition instead of a ``DE
 leaves dead rows to vacuum, and a month's reads and a day's replace touch one partition's index
 (README, "Beyond one machine"). A month's partition is ``data_YYYY_MM`` and holds
 ``[first of the month, first of the next)`` in UTC. ``data_default`` catches a row of a month
-without its partition; it stays empty because the load creates its months first, and a check
-(``default_partition_rows``) says when it is not.
+without its partition; it stays empty because the load creates its months first, and the
+blocking check ``default_partition_empty`` (counting with ``default_partition_rows``) says when
+it is not: a row there would block creating its month and escape ``prune``.
 
 A new month is made as a plain table and then attached: ``ATTACH PARTITION`` takes only a
 SHARE UPDATE EXCLUSIVE lock on ``data`` (loads writing other months and readers go on), where

@@ -10,10 +10,9 @@ retries a day whose load loses the target whole, with backoff (the failed attemp
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -30,11 +29,11 @@ from wind_pipeline.etl.calendar import (
     split_by_day,
     to_utc_us,
 )
-from wind_pipeline.etl.catalogue import Variable, fetch_catalogue, source_columns
 from wind_pipeline.etl.errors import NoSourceDataError
 from wind_pipeline.etl.extract import BLOCK_READINGS, extract
 from wind_pipeline.etl.load import InTransaction, load_day
 from wind_pipeline.etl.retries import TARGET_RETRIES, retrying
+from wind_pipeline.etl.selection import Selection, select
 from wind_pipeline.etl.transform import Transformed, transform
 
 if TYPE_CHECKING:
@@ -52,58 +51,6 @@ __all__ = [
     "select",
     "transform_days",
 ]
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What a run moves: its turbines, and its variables with the catalogue's limits and units.
-
-    Built once per run from the catalogue (``select``); the transform needs every selected
-    turbine (one without readings still gets its windows) and the limits, the load the turbines
-    it replaces and the units. ``whole_fleet`` keeps the API request short ("all turbines").
-    """
-
-    turbines: tuple[str, ...]
-    limits: Mapping[str, Variable]
-    whole_fleet: bool = False
-
-    @property
-    def variables(self) -> tuple[str, ...]:
-        return tuple(self.limits)
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The source columns the extract fetches: ``yaw_error`` needs its two directions."""
-        return source_columns(self.limits.values())
-
-    @property
-    def asked(self) -> tuple[str, ...] | None:
-        """The turbines to name in the API request; None asks for all of them."""
-        return None if self.whole_fleet else self.turbines
-
-    def to_json(self) -> str:
-        limits = [asdict(v) for v in self.limits.values()]
-        return json.dumps(
-            {"turbines": list(self.turbines), "variables": limits, "whole_fleet": self.whole_fleet}
-        )
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Selection:
-        stored = json.loads(text)
-        limits = {item["name"]: Variable(**item) for item in stored["variables"]}
-        return cls(tuple(stored["turbines"]), limits, bool(stored.get("whole_fleet", False)))
-
-
-def select(
-    client: ConnectorClient,
-    variables: str | Sequence[str] | None = None,
-    turbines: str | Sequence[str] | None = None,
-) -> Selection:
-    """The run's selection from one read of the catalogue; None means the defaults / all."""
-    catalogue = fetch_catalogue(client)
-    fleet = catalogue.select_turbines(turbines)
-    limits = catalogue.limits(catalogue.select_variables(variables))
-    return Selection(fleet, limits, whole_fleet=fleet == catalogue.turbines)
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--seed-turbines", type=_positive_int, default=1, metavar="N",
         help="fleet size of that first seed: turbines WTG01 ... on the farm layout (default: 1)")
     add("--seed-faults", action="store_true",
-        help="inject gaps, NULL runs, frozen values and spikes into that first seed, to see "
-        "the asset checks fail")
+        help="inject gaps, NULL runs, frozen values and spikes (a stuck vane and jumps for the "
+        "directions) into that first seed, to see the asset checks fail")
     add("--outages", action="store_true",
         help="the live API simulates communication outages: some hours of a turbine's readings "
         "arrive late (connector-api serve --live --outages), for the source_changes sensor")
