@@ -35,7 +35,6 @@ from wind_pipeline import local_postgres
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
 from wind_pipeline_tests.databases import drop_database
-from wind_pipeline_tests.source import seed
 
 START = date(2024, 1, 1)
 FLEET, DAYS = 50, 30
@@ -96,7 +95,7 @@ def seed_seconds(
         finally:
             conn.close()
         began = time.perf_counter()
-        seed(url, start=START, days=days, turbines=fleet)
+        generator.write(url, *generator.resolve_range(START, days, None), turbines=fleet)
         return time.perf_counter() - began
     finally:
         drop_database(server, name)
@@ -228,7 +227,7 @@ def main() -> None:
                 seed_ratio(server, repeats)
             url = local_postgres.create_database(server, "source")
             began = time.perf_counter()
-            seed(url, start=START, days=DAYS, turbines=FLEET)
+            generator.write(url, *generator.resolve_range(START, DAYS, None), turbines=FLEET)
             print(f"seeded {FLEET} x {DAYS} days in {time.perf_counter() - began:.1f} s")
             execute(url, "VACUUM ANALYZE")
             port = free_port()

@@ -52,18 +52,11 @@ def interleaved(
 
 
 def limits():
-    from connector_api.schema import KNOWN_VARIABLES
-    from wind_pipeline.etl.catalogue import Variable
+    """The pipeline's rules as ``GET /variables`` serves them (``frozen_minutes``,
+    ``frozen_exempt`` and ``kind`` included: without them power's idle 0 kW runs are frozen)."""
+    from wind_pipeline_tests.reference import pipeline_limits
 
-    return {
-        name: Variable(
-            name,
-            physical_min=v.physical_min,
-            physical_max=v.physical_max,
-            max_step=v.max_step,
-        )
-        for name, v in KNOWN_VARIABLES.items()
-    }
+    return pipeline_limits()
 
 
 def generated(days: int, turbines: int, faults: bool) -> tuple[pa.Table, pa.Table | None]:

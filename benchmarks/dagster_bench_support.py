@@ -197,6 +197,7 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
 )
 """
+# The check specs of wind_pipeline.definitions (the two circular ones since the directions).
 OUR_CHECKS = {
     "raw_readings": [
         ("readings_complete", False),
