@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from connector_api import db, schema, versions
+from connector_api import db, generator, schema, versions
 from wind_pipeline import local_postgres
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
