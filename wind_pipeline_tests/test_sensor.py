@@ -298,3 +298,33 @@ def test_observing_scada_readings_records_each_days_version():
         before.isoformat(): day_version([("WTG01", "a")]),
         last.isoformat(): day_version([("WTG01", "b"), ("WTG02", "c")]),
     }
+
+
+def test_each_day_is_judged_under_its_own_variables_and_a_run_keeps_them():
+    """A day loaded with more variables than the default is not "rules changed" for that, and
+    the run reloading it after a change asks for every variable it held."""
+    from wind_pipeline.etl.catalogue import Variable
+    from wind_pipeline.etl.rules import record_rules, reload_variables, rules_digest
+
+    described = {name: Variable(name) for name in ("wind_speed", "power", "wind_direction")}
+    held = rules_digest(described, True)  # loaded with all three
+    records = {
+        (D[0], "WTG01"): LoadedRecord(
+            D[0], "WTG01", "v1", 1440, tuple(described), True, held, AT, None
+        )
+    }
+    rules = record_rules(described, True)
+
+    def variables(changed):
+        kept = [records[c.day, c.turbine].variables for c in changed.changes]
+        return reload_variables(["wind_speed", "power"], kept, described)
+
+    same = plan_tick([row(D[0], "WTG01", "v1")], records, first=D[0], last=D[-1], rules=rules,
+                     busy=set(), observed={}, variables=variables)  # fmt: skip
+    assert same.run_requests == []
+    moved = plan_tick([row(D[0], "WTG01", "v2")], records, first=D[0], last=D[-1], rules=rules,
+                      busy=set(), observed={}, variables=variables)  # fmt: skip
+    (run,) = moved.run_requests
+    extract = run.run_config["ops"]["raw_readings"]["config"]
+    assert extract["variables"] == ["wind_speed", "power", "wind_direction"]
+    assert extract["turbines"] == ["WTG01"]

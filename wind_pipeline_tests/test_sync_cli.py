@@ -359,3 +359,37 @@ def test_a_sync_against_a_source_without_turbines_says_so(
     printed = capsys.readouterr()
     assert (code, printed.out) == (cli.exit_code(TerminalError("")), "")
     assert "the source has no turbines" in printed.err
+
+
+def test_a_day_loaded_with_every_variable_keeps_them_through_a_default_sync(
+    seed_source, serve_api, source_url, target_url, capsys
+):
+    """A day loaded with ``--variables all`` is not "rules changed" to a sync of the default
+    pair, and when its source changes the reload keeps every variable it held."""
+    every = ("wind_speed", "power", "ambient_temperature", "wind_direction", "nacelle_position")
+    every += ("yaw_error",)
+    seed_source(days=1, turbines=2)
+    api, day = serve_api(), DAYS[0].isoformat()
+    code, _ = wind_etl(capsys, day, "--variables", "all", api=api, target=target_url)
+    assert code == 0
+
+    code, lines = wind_etl(capsys, "sync", day, "--end", day, api=api, target=target_url)
+    assert code == 0 and len(lines) == 1 and lines[0].startswith("nothing to sync: ")
+
+    source_sql(
+        source_url,
+        "UPDATE data SET wind_direction = 123.4 WHERE turbine_id = 'WTG01' AND timestamp = :at",
+        {"at": f"{day} 10:00+00"},
+    )
+    code, lines = wind_etl(capsys, "sync", day, "--end", day, api=api, target=target_url)
+    assert code == 0 and lines[0].startswith(f"{day}: WTG01 changed ")
+    engine = sa.create_engine(target_url)
+    try:
+        with engine.connect() as conn:
+            held = conn.execute(sa.text("SELECT turbine, variables FROM loaded_day")).all()
+    finally:
+        engine.dispose()
+    assert sorted((t, sorted(v)) for t, v in held) == [(t, sorted(every)) for t in FLEET[:2]]
+    start, end = day_bounds(DAYS[0], 1)
+    expected = reference_stats(source_url, start, end, variables=every)
+    assert_stats_equal(target_stats(target_url, start, end), expected)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -74,19 +74,24 @@ def plan_tick(
     *,
     first: date,
     last: date,
-    rules: str,
+    rules: str | Callable[[LoadedRecord], str],
     busy: set[date],
     observed: Mapping[str, str],
+    variables: Callable[[ChangedRange], list[str]] | None = None,
 ) -> Tick:
     """The sensor's decision from its inputs alone (the seam the tests drive).
 
     ``busy`` days have a run queued or in progress and are not requested; ``observed`` is the
     version of each day last recorded (the cursor), so only days whose version moved are
-    observed again.
+    observed again. ``variables(range)``, when given, names the variables a range's run reloads
+    (the assets' default otherwise).
     """
     found = changes(source, records, first=first, last=last, rules=rules)
     free = [change for change in found if change.day not in busy]
-    requests = [run_request(changed, rules) for changed in changed_ranges(free)]
+    requests = [
+        run_request(changed, variables(changed) if variables else None)
+        for changed in changed_ranges(free)
+    ]
     window = {(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)}
     rows: dict[str, list[SourceDay]] = {}
     for row in source:
@@ -103,14 +108,18 @@ def plan_tick(
     return Tick(requests, observations, cursor)
 
 
-def run_request(changed: ChangedRange, rules: str) -> dg.RunRequest:
-    """One run of ``wind_etl_job`` over a range of changed days and their changed turbines."""
+def run_request(changed: ChangedRange, variables: list[str] | None = None) -> dg.RunRequest:
+    """One run of ``wind_etl_job`` over a range of changed days and their changed turbines,
+    with ``variables`` (None: the assets' default)."""
     state = [
         changed.first.isoformat(),
         changed.last.isoformat(),
-        rules,
+        variables,
         *[[c.day.isoformat(), c.turbine, c.reason, c.new_version] for c in changed.changes],
     ]
+    extract = {"turbines": list(changed.turbines), "allow_empty": True}
+    if variables is not None:
+        extract["variables"] = variables
     key = hashlib.sha256(json.dumps(state).encode()).hexdigest()[:24]
     return dg.RunRequest(
         run_key=f"{changed.first.isoformat()}..{changed.last.isoformat()}:{key}",
@@ -118,9 +127,7 @@ def run_request(changed: ChangedRange, rules: str) -> dg.RunRequest:
             "ops": {
                 # allow_empty: a retracted (day, turbine) has no readings left, and its reload
                 # must write zero counts (and a record of zero readings) instead of failing.
-                "raw_readings": {
-                    "config": {"turbines": list(changed.turbines), "allow_empty": True}
-                }
+                "raw_readings": {"config": extract}
             }
         },
         tags={
@@ -169,27 +176,37 @@ def source_changes(
     target_db: TargetDatabaseResource,
 ):
     from wind_pipeline.etl.reload import snapshot
-    from wind_pipeline.etl.rules import rules_digest
+    from wind_pipeline.etl.rules import record_rules, reload_variables
 
     window = partition_window(datetime.now(UTC).date())
     if window is None:
         return dg.SkipReason("no partition of the sync window has ended yet")
     first, last = window
-    # The catalogue, GET /days and loaded_day read at once (as wind-etl sync reads them). The
-    # runs it requests use the assets' default selection and QC: so does the compare.
-    selection, source, records = snapshot(
+    # The catalogue, GET /days and loaded_day read at once (as wind-etl sync reads them). Each
+    # day is compared under the variables it was loaded with, with QC on (the assets' default);
+    # a run reloads the default variables and any others its days hold (as wind-etl sync does).
+    selection, source, records, described = snapshot(
         connector_api.client, target_db.engine, first, last, None, None
     )
-    rules = rules_digest(selection.limits, True)
+
+    def variables(changed: ChangedRange) -> list[str]:
+        held = [
+            records[key].variables
+            for c in changed.changes
+            if (key := (c.day, c.turbine)) in records
+        ]
+        return reload_variables(selection.variables, held, described)
+
     observed = json.loads(context.cursor) if context.cursor else {}
     tick = plan_tick(
         source,
         records,
         first=first,
         last=last,
-        rules=rules,
+        rules=record_rules(described, True),
         busy=busy_days(context.instance),
         observed=observed,
+        variables=variables,
     )
     return dg.SensorResult(
         run_requests=tick.run_requests,

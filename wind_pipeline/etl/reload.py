@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from wind_pipeline.etl.catalogue import Catalogue, fetch_turbines, fetch_variables
+from wind_pipeline.etl.catalogue import Catalogue, Variable, fetch_turbines, fetch_variables
 from wind_pipeline.etl.errors import ApiRejectedError
 from wind_pipeline.etl.record import DayRecord, LoadedRecord, RecordKey, read_records
-from wind_pipeline.etl.rules import rules_digest
+from wind_pipeline.etl.rules import record_rules, reload_variables, rules_digest
 from wind_pipeline.etl.selection import Selection, select, selection_of
 from wind_pipeline.etl.sync import Change, changes, day_lines, turbines_by_day
 from wind_pipeline.etl.versions import SourceDay
@@ -114,8 +114,9 @@ def snapshot(
     last: date,
     variables: str | Sequence[str] | None,
     turbines: str | Sequence[str] | None,
-) -> tuple[Selection, list[SourceDay], dict[RecordKey, LoadedRecord]]:
-    """The catalogue's selection, ``GET /days`` and ``loaded_day`` of the window, read at once.
+) -> tuple[Selection, list[SourceDay], dict[RecordKey, LoadedRecord], dict[str, Variable]]:
+    """The catalogue's selection, ``GET /days`` and ``loaded_day`` of the window, read at once,
+    and every variable the catalogue describes (what a loaded day's own variables are judged by).
 
     What ``etl/sync.py``'s ``compare`` reads, plus the catalogue, with the round trips
     overlapped in threads: with nothing to reload they are the whole sync, and sequential they
@@ -136,13 +137,20 @@ def snapshot(
         held = pool.submit(read_records, target, first, last, asked)
         if fleet is not None:
             catalogue = Catalogue(described.result(), fleet.result())
-            return selection_of(catalogue, variables, turbines), source.result(), held.result()
+            selection = selection_of(catalogue, variables, turbines)
+            return selection, source.result(), held.result(), every_variable(catalogue)
         catalogue = Catalogue(described.result(), ())
         limits = catalogue.limits(catalogue.select_variables(variables))
         rows = source.result()
         if not rows:  # no reading at all: maybe no turbine either, which select reports
             Catalogue(catalogue.variables, fetch_turbines(client)).select_turbines(None)
-        return Selection((), limits, whole_fleet=True), rows, held.result()
+        whole = Selection((), limits, whole_fleet=True)
+        return whole, rows, held.result(), every_variable(catalogue)
+
+
+def every_variable(catalogue: Catalogue) -> dict[str, Variable]:
+    """Every variable the catalogue describes, derived ones (``yaw_error``) included."""
+    return dict(catalogue.limits(catalogue.select_variables("all")))
 
 
 def names(turbines: str | Sequence[str]) -> list[str]:
@@ -212,8 +220,8 @@ def sync(
     no readings left: its day is loaded with zero counts (its old rows replaced) and a record of
     0 readings. ``options`` go to ``run_range`` (``target_retries``, ``block_readings``).
     """
-    selection, source, held = snapshot(client, target, first, last, variables, turbines)
-    rules = rules_digest(selection.limits, qc)
+    selection, source, held, described = snapshot(client, target, first, last, variables, turbines)
+    rules = record_rules(described, qc)  # each day judged under the variables it was loaded with
     asked = None if selection.whole_fleet else selection.turbines
     found = changes(source, held, first=first, last=last, turbines=asked, rules=rules)
     lines = dict(zip(turbines_by_day(found), day_lines(found), strict=True))
@@ -225,7 +233,9 @@ def sync(
             continue
         from wind_pipeline.etl.pipeline import run_range  # numpy and pyarrow: only to reload
 
-        only = Selection(changed, selection.limits)
+        recorded = [held[day, t].variables for t in changed if (day, t) in held]
+        names = reload_variables(selection.variables, recorded, described)
+        only = Selection(changed, {name: described[name] for name in names})
         (report,) = run_range(
             client,
             target,

@@ -17,10 +17,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from wind_pipeline.etl.catalogue import Variable
+
+if TYPE_CHECKING:
+    from wind_pipeline.etl.record import LoadedRecord
 
 # Bump when a release changes how quality control judges a reading (docs: README, "Late and
 # corrected readings"): every day loaded under the old rules then counts as changed.
@@ -64,3 +67,34 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_plain(item) for item in value]
     return getattr(value, "value", value)
+
+
+def record_rules(
+    catalogue: Mapping[str, Variable], quality_control: bool
+) -> Callable[[LoadedRecord], str]:
+    """The digest each loaded day's *own* variables have under today's ``catalogue``.
+
+    A day is compared under the variables it was loaded with, not under the caller's selection:
+    a day loaded with ``--variables all`` is not "rules changed" to a sync of the default pair,
+    which would otherwise reload it with the pair alone and leave its other signals stale. A
+    variable the catalogue no longer describes changes the digest (the day is reloaded with the
+    variables that remain).
+    """
+
+    def rules_of(record: LoadedRecord) -> str:
+        kept = {name: catalogue[name] for name in record.variables if name in catalogue}
+        return rules_digest(kept, quality_control)
+
+    return rules_of
+
+
+def reload_variables(
+    requested: Sequence[str], recorded: Iterable[Sequence[str]], catalogue: Mapping[str, Variable]
+) -> list[str]:
+    """The variables a reload of some loaded days uses: the ones asked for, then every other
+    variable those days were loaded with that the catalogue still describes, so that a reload
+    never narrows what a day holds."""
+    chosen = list(requested)
+    for names in recorded:
+        chosen += [name for name in names if name in catalogue and name not in chosen]
+    return chosen

@@ -16,7 +16,7 @@ The comparison is pure and works on dicts: 50 turbines x 30 days take well under
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -70,13 +70,15 @@ def changes(
     first: date,
     last: date,
     turbines: Collection[str] | None = None,
-    rules: str,
+    rules: str | Callable[[LoadedRecord], str],
 ) -> list[Change]:
     """The (day, turbine) pairs of ``first``..``last`` (inclusive) to reload, sorted.
 
     ``turbines`` None compares every turbine either side knows; ``rules`` is the digest the
-    reload would compute under (``rules_digest`` of the selection it will use).
+    reload would compute under (``rules_digest`` of the selection it will use), or a function
+    giving it per record (``rules.record_rules``: each day under its own variables).
     """
+    expected = rules if callable(rules) else (lambda record: rules)
     wanted = None if turbines is None else frozenset(turbines)
 
     def inside(day: date, turbine: str) -> bool:
@@ -93,7 +95,7 @@ def changes(
             found.append(Change(*key, NEW, None, row.version))
         elif record.source_version != row.version:
             found.append(Change(*key, CHANGED, record.source_version, row.version))
-        elif record.rules != rules:
+        elif record.rules != expected(record):
             found.append(Change(*key, RULES_CHANGED, row.version, row.version))
     for key, record in held.items():
         if key not in now and record.readings != 0:
