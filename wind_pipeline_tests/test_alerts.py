@@ -159,3 +159,16 @@ def test_a_run_of_raw_readings_alone_posts_its_warning_days_itself(
     assert [request.json()["text"] for request in hook.requests] == [
         f"wind_pipeline: checks warn for 2024-01-01 (run {result.run_id}): readings_complete 10"
     ]
+
+
+def test_a_command_failure_alert_carries_no_password_of_a_url(monkeypatch):
+    from wind_pipeline.etl.alerts import alert_command_failure
+
+    with receiver() as hook:
+        monkeypatch.setenv(WEBHOOK_VARIABLE, hook.url)
+        argv = ["sync", "--api-url=http://scada:s3cret@127.0.0.1:9/", "--api-key", "k3y"]
+        assert alert_command_failure(argv, "connector API unreachable at http://scada:s3cret@x")
+    (request,) = hook.requests
+    text = request.json()["text"]
+    assert "s3cret" not in text and "k3y" not in text
+    assert "http://scada:***@127.0.0.1:9/" in text

@@ -14,6 +14,8 @@ from datetime import date
 
 import httpx
 
+from wind_pipeline.etl.db import redact
+
 WEBHOOK_VARIABLE = "WIND_PIPELINE_ALERT_WEBHOOK"
 # An alert waits at most this long: a run that failed, or a check that warned, is not held up
 # by a slow receiver for more than a few seconds.
@@ -112,5 +114,5 @@ def alert_command_failure(argv: list[str], error: str, *, prog: str = "wind-etl"
             continue
         if arg.startswith(("--api-key=", "--database-url=")):
             continue
-        shown.append(arg)
-    return post_alert(url, command_failure_text(" ".join([prog, *shown]), error))
+        shown.append(redact(arg))  # a URL's password (--api-url=http://user:pw@…) never leaves
+    return post_alert(url, command_failure_text(" ".join([prog, *shown]), redact(error)))
