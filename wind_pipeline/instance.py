@@ -158,15 +158,12 @@ class LeanEventLogStorage(PostgresEventLogStorage):
         insert = self.prepare_insert_event(event).returning(SqlEventLogStorageTable.c.id)
         with self._connect() as conn:
             event_id = int(conn.execute(insert).scalar_one())
-        if (
-            event.is_dagster_event
-            and event.dagster_event_type in ASSET_EVENTS
-            and event.dagster_event.asset_key  # ty: ignore[possibly-missing-attribute]
-        ):
+        kind = event.dagster_event
+        if kind is not None and kind.event_type in ASSET_EVENTS and kind.asset_key:
             with self.index_transaction() as conn:
                 self._store_asset_event_tags(conn, [event], [event_id])
                 self._store_asset_event(conn, event, event_id)
-        if event.is_dagster_event and event.dagster_event_type in ASSET_CHECK_EVENTS:
+        if kind is not None and kind.event_type in ASSET_CHECK_EVENTS:
             self.store_asset_check_event(event, event_id)
 
 
