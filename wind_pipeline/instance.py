@@ -46,6 +46,15 @@ POOL_MAX_OVERFLOW = 20
 # A pooled connection handed back less than this long ago is trusted without a ping when its
 # socket has nothing to read (``_checked_out``); one idle longer is pinged first.
 TRUST_IDLE_S = 10.0
+# The event log's connections commit without waiting for the WAL flush: each event is one
+# autocommitted INSERT (about 200 in a 10-day run), and the flush was most of its round trip.
+# What a crash of Dagster's PostgreSQL (not of the run) can cost: the events of the last few
+# hundred ms, never a damaged database. The runs table keeps synchronous commits, and a
+# synchronous commit flushes every WAL record before its own, so a run recorded as finished
+# still has every event it logged before that; a run whose end was lost shows as not finished,
+# as after a crash of the run itself, and its days are re-run (each load replaces its day).
+# The target database is untouched by this setting.
+ASYNC_COMMIT = "-c synchronous_commit=off"
 
 
 class CheckedPostgresStorage(DagsterPostgresStorage):
@@ -80,8 +89,8 @@ def pooled(storage: DagsterPostgresStorage) -> None:
     per day of a range that is 3 materializations, 7 check results and their reads, dozens of
     connections. The engine here is the one dagster-postgres' own ``optimize_for_webserver``
     swaps in (what ``dagster-webserver`` does on start), with two connections kept instead of
-    one and a ping per checkout (~0.1 ms), so that a restart of Dagster's PostgreSQL costs a
-    reconnect, as without a pool, not a failed run. Measured by
+    one and a dead connection replaced at checkout, so that a restart of Dagster's PostgreSQL
+    costs a reconnect, as without a pool, not a failed run. Measured by
     benchmarks/bench_dagster_backfill.py ``--compare-pool`` (README).
 
     Which connections are pinged: a ping is a round trip (~2 ms on a loaded machine), and at one
@@ -95,6 +104,9 @@ def pooled(storage: DagsterPostgresStorage) -> None:
 
     for part in (storage.run_storage, storage.event_log_storage, storage.schedule_storage):
         old = part._engine  # the attribute all three dagster-postgres 0.29 storages use
+        options = old.url.query.get("options")  # the URL's own ?options=, kept
+        if part is storage.event_log_storage:
+            options = f"{options or ''} {ASYNC_COMMIT}".strip()
         part._engine = create_pg_engine(
             part.postgres_url,
             part._token_provider,
@@ -102,6 +114,7 @@ def pooled(storage: DagsterPostgresStorage) -> None:
             pool_size=POOL_SIZE,
             max_overflow=POOL_MAX_OVERFLOW,
             pool_recycle=POOL_RECYCLE_S,
+            connect_args={} if options is None else {"options": options},
         )
         sa.event.listen(part._engine, "checkin", _checked_in)
         sa.event.listen(part._engine, "checkout", _checked_out)
