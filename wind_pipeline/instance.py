@@ -7,21 +7,28 @@ instance first, and a missing variable or a stopped server there is a 40-line tr
 (``DagsterInvalidConfigError``, ``OperationalError``). Typed in the repo root without a running
 local stack, the user should read what to do instead. Everything else is dagster-postgres itself,
 but for its connections: kept open and reused (``pooled``), where dagster-postgres opens one per
-storage call outside the webserver.
+storage call outside the webserver; and for round trips per stored event that this Dagster line
+does not need (``LeanEventLogStorage``).
 """
 
 from __future__ import annotations
 
 import os
+import select
 import time
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
+from dagster._core.storage.event_log import SqlEventLogStorageTable
 from dagster_postgres import DagsterPostgresStorage
+from dagster_postgres.event_log import PostgresEventLogStorage
 
 from wind_pipeline import localenv
 from wind_pipeline.etl.db import first_line
 
 if TYPE_CHECKING:
+    from dagster._core.events.log import EventLogEntry
     from dagster._serdes import ConfigurableClassData
 
 URL_ENV = "DAGSTER_POSTGRES_URL"
@@ -36,6 +43,18 @@ PROBE_PATIENCE_S = 10  # a server being started (compose, a restart) gets this l
 POOL_SIZE = 2
 POOL_RECYCLE_S = 3600
 POOL_MAX_OVERFLOW = 20
+# A pooled connection handed back less than this long ago is trusted without a ping when its
+# socket has nothing to read (``_checked_out``); one idle longer is pinged first.
+TRUST_IDLE_S = 10.0
+# The event log's connections commit without waiting for the WAL flush: each event is one
+# autocommitted INSERT (about 200 in a 10-day run), and the flush was most of its round trip.
+# What a crash of Dagster's PostgreSQL (not of the run) can cost: the events of the last few
+# hundred ms, never a damaged database. The runs table keeps synchronous commits, and a
+# synchronous commit flushes every WAL record before its own, so a run recorded as finished
+# still has every event it logged before that; a run whose end was lost shows as not finished,
+# as after a crash of the run itself, and its days are re-run (each load replaces its day).
+# The target database is untouched by this setting.
+ASYNC_COMMIT = "-c synchronous_commit=off"
 
 
 class CheckedPostgresStorage(DagsterPostgresStorage):
@@ -43,6 +62,12 @@ class CheckedPostgresStorage(DagsterPostgresStorage):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        shipped = self._event_log_storage
+        # Tables are created (or found) by now: the lean one only writes and reads them.
+        self._event_log_storage = LeanEventLogStorage(
+            shipped.postgres_url, False, token_provider=shipped._token_provider
+        )
+        shipped._engine.dispose()
         pooled(self)
 
     @classmethod
@@ -64,14 +89,24 @@ def pooled(storage: DagsterPostgresStorage) -> None:
     per day of a range that is 3 materializations, 7 check results and their reads, dozens of
     connections. The engine here is the one dagster-postgres' own ``optimize_for_webserver``
     swaps in (what ``dagster-webserver`` does on start), with two connections kept instead of
-    one and a ping per checkout (~0.1 ms), so that a restart of Dagster's PostgreSQL costs a
-    reconnect, as without a pool, not a failed run. Measured by
+    one and a dead connection replaced at checkout, so that a restart of Dagster's PostgreSQL
+    costs a reconnect, as without a pool, not a failed run. Measured by
     benchmarks/bench_dagster_backfill.py ``--compare-pool`` (README).
+
+    Which connections are pinged: a ping is a round trip (~2 ms on a loaded machine), and at one
+    per checkout it was 1.1 s of an 8.2 s 10-turbine x 10-day run (572 checkouts). A connection
+    the server closed (a restart, ``pg_terminate_backend``) has the server's goodbye or end of
+    file waiting on its socket, which a zero-timeout ``select`` sees without a round trip: such a
+    connection, or one idle over TRUST_IDLE_S (where a silent network loss is likelier), is
+    pinged and replaced if the ping fails, as SQLAlchemy's ``pool_pre_ping`` does.
     """
     from dagster_postgres.utils import create_pg_engine
 
     for part in (storage.run_storage, storage.event_log_storage, storage.schedule_storage):
         old = part._engine  # the attribute all three dagster-postgres 0.29 storages use
+        options = old.url.query.get("options")  # the URL's own ?options=, kept
+        if part is storage.event_log_storage:
+            options = f"{options or ''} {ASYNC_COMMIT}".strip()
         part._engine = create_pg_engine(
             part.postgres_url,
             part._token_provider,
@@ -79,9 +114,70 @@ def pooled(storage: DagsterPostgresStorage) -> None:
             pool_size=POOL_SIZE,
             max_overflow=POOL_MAX_OVERFLOW,
             pool_recycle=POOL_RECYCLE_S,
-            pool_pre_ping=True,
+            connect_args={} if options is None else {"options": options},
         )
+        sa.event.listen(part._engine, "checkin", _checked_in)
+        sa.event.listen(part._engine, "checkout", _checked_out)
         old.dispose()
+
+
+def _checked_in(dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Ping a connection that may be dead; SQLAlchemy replaces it on ``DisconnectionError``."""
+    idle = time.monotonic() - record.info.get("checked_in", float("-inf"))
+    if idle < TRUST_IDLE_S and not dbapi_connection.closed:
+        try:
+            waiting, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            waiting = True
+        if not waiting:
+            return
+    try:
+        cursor = dbapi_connection.cursor()  # autocommit connections: no transaction left open
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:  # psycopg2's OperationalError or InterfaceError: a dead connection
+        raise sa.exc.DisconnectionError(str(exc)) from exc
+
+
+class LeanEventLogStorage(PostgresEventLogStorage):
+    """dagster-postgres' event log, less two round trips per event that change nothing here.
+
+    - ``has_table`` is asked before every asset check result and materialization (140 queries
+      in a 10-day run); a table found once is remembered (Dagster never drops one while an
+      instance lives; ``dagster instance migrate`` runs in a process of its own).
+    - ``store_event`` sends ``NOTIFY run_events`` after each insert, which dagster-postgres keeps
+      only for webservers older than this Dagster line (its own comment: LISTEN/NOTIFY is no
+      longer used to watch events; they poll). pyproject.toml pins dagster-webserver to the same
+      line, so nothing listens; the rest of ``store_event`` is dagster-postgres 0.29's.
+    """
+
+    _tables_found: frozenset[str] = frozenset()
+
+    def has_table(self, table_name: str) -> bool:
+        if table_name in self._tables_found:
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._tables_found = self._tables_found | {table_name}
+        return found
+
+    def store_event(self, event: EventLogEntry) -> None:
+        insert = self.prepare_insert_event(event).returning(SqlEventLogStorageTable.c.id)
+        with self._connect() as conn:
+            event_id = int(conn.execute(insert).scalar_one())
+        kind = event.dagster_event
+        if kind is not None and kind.event_type in ASSET_EVENTS and kind.asset_key:
+            with self.index_transaction() as conn:
+                self._store_asset_event_tags(conn, [event], [event_id])
+                self._store_asset_event(conn, event, event_id)
+        if kind is not None and kind.event_type in ASSET_CHECK_EVENTS:
+            self.store_asset_check_event(event, event_id)
 
 
 def checked_url() -> str:
