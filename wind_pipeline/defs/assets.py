@@ -25,6 +25,7 @@ from pydantic import Field
 from wind_pipeline.defs import checks, directions
 from wind_pipeline.defs.backfill import backfill_policy
 from wind_pipeline.defs.io_managers import StoredDays
+from wind_pipeline.defs.keys import GROUP
 from wind_pipeline.defs.metadata import raw_metadata, signal_metadata, stats_metadata
 from wind_pipeline.defs.partitions import daily_partitions, partition_days
 from wind_pipeline.defs.provenance import (
@@ -52,7 +53,6 @@ from wind_pipeline.etl.pipeline import (
 from wind_pipeline.etl.reload import source_days
 from wind_pipeline.etl.signals import DEFAULT_VARIABLES
 
-GROUP = "wind"
 # BackfillPolicy is a deliberate choice (a year is one run); its beta notice would otherwise be
 # printed three times by every `dagster` command that loads this code location.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)

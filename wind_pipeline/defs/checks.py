@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from wind_pipeline.defs import directions
+from wind_pipeline.defs.keys import RAW_READINGS, SIGNAL_DATA, TEN_MINUTE_STATS
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.etl import audit, quality
 from wind_pipeline.etl.calendar import MINUTES_PER_DAY, WINDOWS_PER_DAY, day_range
@@ -44,9 +45,6 @@ if TYPE_CHECKING:
 
 EXAMPLES = 10  # how many offenders a check's metadata names
 
-RAW_READINGS = dg.AssetKey("raw_readings")
-TEN_MINUTE_STATS = dg.AssetKey("ten_minute_stats")
-SIGNAL_DATA = dg.AssetKey("signal_data")
 WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 # Per-partition checks are Dagster 1.13's preview feature, chosen deliberately (one result per
 # day); its notice would otherwise be printed by every `dagster` command loading this location.

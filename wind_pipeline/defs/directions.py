@@ -22,12 +22,12 @@ from datetime import date
 import dagster as dg
 import pyarrow as pa
 
+from wind_pipeline.defs.keys import TEN_MINUTE_STATS
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.etl import circular
 from wind_pipeline.etl.catalogue import YAW_ERROR
 from wind_pipeline.etl.pipeline import Selection
 
-TEN_MINUTE_STATS = dg.AssetKey("ten_minute_stats")
 IN_RANGE, MEANINGFUL = "circular_means_in_range", "circular_means_meaningful"
 MAX_WIDE_PERCENT = 10.0  # the run config's default (ten_minute_stats: max_wide_percent)
 EXAMPLES = 10  # how many offending (turbine, variable) rows a result's metadata lists

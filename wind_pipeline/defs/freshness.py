@@ -16,7 +16,8 @@ from typing import TypeVar
 
 import dagster as dg
 
-SIGNAL_DATA = dg.AssetKey("signal_data")
+from wind_pipeline.defs.keys import SIGNAL_DATA
+
 SIGNAL_DATA_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(days=2), warn_window=timedelta(hours=26)
 )

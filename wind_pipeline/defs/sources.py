@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
+from wind_pipeline.defs.keys import GROUP, SCADA_READINGS
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.defs.resources import ConnectorApiResource
 from wind_pipeline.etl.sync import default_window
@@ -26,8 +27,6 @@ from wind_pipeline.etl.versions import SourceDay, day_version
 warnings.filterwarnings(
     "ignore", message="Function `observable_source_asset`", category=dg.BetaWarning
 )
-SCADA_READINGS = dg.AssetKey("scada_readings")
-GROUP = "wind"
 
 
 def day_versions(rows: Iterable[SourceDay]) -> dict[str, str]:
