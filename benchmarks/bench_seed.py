@@ -49,7 +49,7 @@ def write_payload(path: Path, turbines: int, days: int) -> int:
     first, last = generator.resolve_range(START, days, None)
     rows = 0
     with path.open("wb") as sink:
-        for table, _ in generator.generate_blocks(first, last, turbines=turbines):
+        for table, _ in generator.generate_blocks(first, last, turbines=turbines, ramp=True):
             sink.write(generator.to_csv(table))
             rows += table.num_rows
     return rows

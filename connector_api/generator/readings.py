@@ -22,15 +22,22 @@ _ORDER = [
 
 
 def generate_blocks(
-    start: datetime, end: datetime, *, seed: int = 42, turbines: int = 1, faults: bool = False
+    start: datetime,
+    end: datetime,
+    *,
+    seed: int = 42,
+    turbines: int = 1,
+    faults: bool = False,
+    ramp: bool = False,
 ) -> Iterator[tuple[pa.Table, pa.Table | None]]:
-    """Readings of ``[start, end)`` in blocks of days: (rows, fault log or None) per block.
+    """Readings of ``[start, end)`` in blocks of days: (rows, fault log or None) per block
+    (``ramp``: small blocks first, as ``tables.day_blocks`` cuts them for the seed's COPY).
 
     Rows: ``turbine_id`` (dictionary), ``timestamp`` (UTC), one float64 per variable (NULL where
     a reading is missing); gap minutes have no row. Ordered by (turbine_id, timestamp) per block.
     """
     model = farm_model(turbines)
-    for days in tables.day_blocks(start, end, turbines):
+    for days in tables.day_blocks(start, end, turbines, ramp=ramp):
         block = model.block(seed, days)
         if faults:
             faulting.inject(seed, model, block)

@@ -82,7 +82,10 @@ def write(
     conn = connect(database_url)
     generated = written = logged = 0
     header_written = False
-    done, blocks = 0, sum(1 for _ in day_blocks(start, end, turbines))
+    # Small blocks first (the first COPY starts sooner), except when the truth log is written:
+    # it is sorted block by block, so the same cut keeps its file in the same order.
+    ramp = faults_log is None
+    done, blocks = 0, sum(1 for _ in day_blocks(start, end, turbines, ramp=ramp))
     try:
         with conn, conn.cursor() as cur:
             target = _prepare(cur, fleet, start, end, replace=replace, if_empty=if_empty)
@@ -91,7 +94,7 @@ def write(
                 formatted = (
                     (to_csv(rows), rows.num_rows, log_rows)
                     for rows, log_rows in generate_blocks(
-                        start, end, seed=seed, turbines=turbines, faults=faults
+                        start, end, seed=seed, turbines=turbines, faults=faults, ramp=ramp
                     )
                 )
                 for payload, count, log_rows in one_ahead(formatted):

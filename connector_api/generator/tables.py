@@ -23,16 +23,27 @@ from connector_api.generator.model import VARIABLES, Block, Model
 COLUMNS = (schema.TURBINE_COLUMN, schema.TIME_COLUMN, *VARIABLES)
 # Rows per generated block (about 15 MB of CSV per COPY), whatever the fleet.
 BLOCK_ROWS = 250_000
+# With ``ramp``, the first block is this fraction of a full one and each next one twice the last,
+# up to BLOCK_ROWS: the seed's first COPY waits for the first block alone (its generation and CSV
+# overlap nothing), so a small one starts PostgreSQL sooner. A block's values depend only on its
+# days, never on how the range is cut; only the order of rows across blocks does.
+FIRST_BLOCK_SHARE = 1 / 16
 
 
-def day_blocks(start: datetime, end: datetime, turbines: int) -> Iterator[list[date]]:
-    """The UTC days touching ``[start, end)``, a block of about BLOCK_ROWS rows at a time."""
+def day_blocks(
+    start: datetime, end: datetime, turbines: int, *, ramp: bool = False
+) -> Iterator[list[date]]:
+    """The UTC days touching ``[start, end)``, a block of about BLOCK_ROWS rows at a time (with
+    ``ramp``, smaller blocks first, doubling up to that)."""
     first = start.astimezone(UTC).date()
     last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
     per_block = max(1, BLOCK_ROWS // (turbines * MINUTES_PER_DAY))
+    size = max(1, int(per_block * FIRST_BLOCK_SHARE)) if ramp else per_block
     ordinals = range(first.toordinal(), last.toordinal() + 1)
-    for at in range(0, len(ordinals), per_block):
-        yield [date.fromordinal(o) for o in ordinals[at : at + per_block]]
+    at = 0
+    while at < len(ordinals):
+        yield [date.fromordinal(o) for o in ordinals[at : at + size]]
+        at, size = at + size, min(per_block, 2 * size)
 
 
 def _day_us(days: list[date]) -> np.ndarray:
