@@ -47,11 +47,17 @@ def wrap(degrees: np.ndarray, origin: float = 0.0) -> np.ndarray:
     ``x - 360·floor(x/360)`` gives what ``np.mod`` gives (the quotient's floor is exact for
     |x| < 2^44) at a third of its cost: ``np.mod`` is a C ``fmod`` per element.
     """
-    wrapped = np.atleast_1d(np.asarray(degrees, dtype=np.float64) - origin)
-    wrapped -= PERIOD * np.floor(wrapped / PERIOD)
+    wrapped = np.array(degrees, dtype=np.float64, ndmin=1)  # a copy, then wrapped in place
+    if origin:
+        wrapped -= origin
+    turns = np.divide(wrapped, PERIOD)
+    np.floor(turns, out=turns)
+    turns *= PERIOD
+    wrapped -= turns
     wrapped[wrapped < 0.0] += PERIOD  # a quotient rounded up to the next integer (x ≈ -5e-324)
     wrapped[wrapped >= PERIOD] = 0.0  # -1e-20 + 360 rounds up to 360
-    wrapped += origin
+    if origin:
+        wrapped += origin
     return wrapped
 
 
@@ -80,16 +86,20 @@ def window_stats(
     centre = np.where(present, np.degrees(np.arctan2(s, c)), 0.0)
     centre = wrap(centre, origin)
     # Each reading on the arc (centre - 180, centre + 180]: its offset from the centre.
-    offset = wrap(x - centre[window], -PERIOD / 2)
+    offset = wrap(np.subtract(x, centre[window], out=theta), -PERIOD / 2)  # theta is done with
     offset[offset == -PERIOD / 2] = PERIOD / 2
     starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
     first, last = np.full(n, np.nan), np.full(n, np.nan)
     first[window[starts]] = np.minimum.reduceat(offset, starts)
     last[window[starts]] = np.maximum.reduceat(offset, starts)
 
-    half = np.sin(np.radians(offset) / 2)
+    # sin²(offset/2), in place in one buffer (a reading's temporaries cost more than its trig)
+    half = np.radians(offset)
+    half /= 2
+    np.sin(half, out=half)
+    np.square(half, out=half)
     with np.errstate(invalid="ignore", divide="ignore"):
-        h = np.bincount(window, weights=2 * half * half, minlength=n) / count
+        h = 2 * np.bincount(window, weights=half, minlength=n) / count
         turned = s * np.cos(np.radians(centre)) - c * np.sin(np.radians(centre))
         epsilon = np.sqrt(np.clip(h * (2 - h) - turned * turned, 0.0, 1.0))
         sigma = np.degrees(np.arcsin(epsilon)) * (1 + _YAMARTINO * epsilon**3)
