@@ -81,9 +81,14 @@ def record_rules(
     variables that remain).
     """
 
+    digests: dict[tuple[str, ...], str] = {}  # a window's records share a few variable sets
+
     def rules_of(record: LoadedRecord) -> str:
-        kept = {name: catalogue[name] for name in record.variables if name in catalogue}
-        return rules_digest(kept, quality_control)
+        names = tuple(record.variables)
+        if names not in digests:
+            kept = {name: catalogue[name] for name in names if name in catalogue}
+            digests[names] = rules_digest(kept, quality_control)
+        return digests[names]
 
     return rules_of
 
