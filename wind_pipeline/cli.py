@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
         read = sum(r.rows_read for r in reports)
         written = sum(r.rows_written for r in reports)
         seconds = time.perf_counter() - began
-        print(f"total: {days} days, read {read} rows, wrote {written} rows in {seconds:.2f} s")
+        say(f"total: {days} days, read {read} rows, wrote {written} rows in {seconds:.2f} s")
     return 0
 
 
@@ -339,6 +339,18 @@ def interruptible(work: Callable[[], T], database: DirectDatabase) -> T:
     return outcome["value"]
 
 
+def say(line: str) -> None:
+    """A line on stdout; once a reader hangs up (``wind-etl … | head``), the rest go nowhere.
+
+    The days asked for are still loaded: output piped away must not stop the work half way
+    (each day is its own transaction, but the user asked for all of them).
+    """
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 class Progress:
     """Each day's summary on stdout as it lands; for long ranges a count every tenth on stderr."""
 
@@ -348,7 +360,7 @@ class Progress:
 
     def __call__(self, report: DayReport) -> None:
         self.done += 1
-        print(report.summary(), flush=True)
+        say(report.summary())
         if self.every and (self.done % self.every == 0 or self.done == self.days):
             print(f"{PROG}: loaded {self.done}/{self.days} days", file=sys.stderr, flush=True)
 

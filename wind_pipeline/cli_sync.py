@@ -142,7 +142,7 @@ def run_sync(args: argparse.Namespace) -> int:
                     turbines=args.turbines,
                     qc=args.qc == "on",
                     dry_run=args.dry_run,
-                    on_day=lambda line: print(line, flush=True),
+                    on_day=cli.say,
                     target_retries=args.retries,
                 ),
                 database,
@@ -150,7 +150,7 @@ def run_sync(args: argparse.Namespace) -> int:
         finally:
             database.dispose()
     if not done.changes:
-        print(done.nothing_line())
+        cli.say(done.nothing_line())
     elif not args.dry_run:
-        print(done.done_line(time.perf_counter() - began))
+        cli.say(done.done_line(time.perf_counter() - began))
     return 0

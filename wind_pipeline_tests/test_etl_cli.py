@@ -240,6 +240,27 @@ def test_another_transient_error_exits_9(monkeypatch, capsys):
     assert capsys.readouterr().err == "wind-etl: error: a new kind of outage\n"
 
 
+def test_output_piped_away_still_loads_every_day(fleet_api, source_url, target_url):
+    """``wind-etl … | head -c 1``: the reader hangs up after the first byte; every day is
+    still loaded, with no traceback."""
+    env = {**os.environ, "TARGET_DATABASE_URL": target_url}
+    read, write = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wind_pipeline.cli", DAY.isoformat(), "--end",
+         (DAY + timedelta(days=1)).isoformat(), "--api-url", fleet_api],
+        env=env, stdout=write, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.close(write)
+    assert os.read(read, 1)  # the first byte of the first day's line, then the reader leaves
+    os.close(read)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    start, end = day_bounds(DAY, 2)
+    assert_stats_equal(
+        target_stats(target_url, start, end), reference_stats(source_url, start, end)
+    )
+
+
 def test_ctrl_c_exits_130_in_one_line(target_url):
     """Interrupted while the API is slow to answer (a stalled fetch)."""
     import asyncio
