@@ -12,13 +12,18 @@ from __future__ import annotations
 import io
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: the tests' helpers
+from wind_pipeline_tests import loads
 
 TURBINES = 50
 DAYS = 4  # 50 turbines x 4 days x 144 windows x 2 variables x 6 statistics ~ 345k rows
@@ -100,7 +105,7 @@ def main() -> None:
         upgrade_schema(engine)
         engine.dispose()
         target = DirectDatabase(url)
-        rows = sum(load_module.load(target, stats, limits).values())  # signals exist from here
+        rows = sum(loads.load(target, stats, limits).values())  # signals exist from here
         print(f"{rows:,} target rows: {TURBINES} turbines x {DAYS} days, one run, same table")
 
         conn = target.raw_connection()
@@ -127,7 +132,7 @@ def main() -> None:
                 if fresh:
                     sql("TRUNCATE data")
                 if encode is None:
-                    load_module.load(target, stats, limits)
+                    loads.load(target, stats, limits)
                     return
                 real = load_module._copy
 
@@ -138,7 +143,7 @@ def main() -> None:
 
                 load_module._copy = binary_copy
                 try:
-                    load_module.load(target, stats, limits)
+                    loads.load(target, stats, limits)
                 finally:
                     load_module._copy = real
 
@@ -156,7 +161,7 @@ def main() -> None:
                         item = next(pending, None)
                     if item is None:
                         return
-                    load_module.load(target, item[1], limits)
+                    loads.load(target, item[1], limits)
 
             threads = [threading.Thread(target=work) for _ in range(2)]
             for thread in threads:

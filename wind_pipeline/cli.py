@@ -241,9 +241,8 @@ def init_db(args: argparse.Namespace) -> int:
         done = upgrade_schema(engine)
     finally:
         engine.dispose()
-    print(
-        f"target schema {'was already' if done == 'current' else done + ','} at the head revision"
-    )
+    state = "was already" if done == "current" else f"{done},"
+    print(f"target schema {state} at the head revision")
     return 0
 
 
@@ -340,11 +339,8 @@ def interruptible(work: Callable[[], T], database: DirectDatabase) -> T:
 
 
 def say(line: str) -> None:
-    """A line on stdout; once a reader hangs up (``wind-etl … | head``), the rest go nowhere.
-
-    The days asked for are still loaded: output piped away must not stop the work half way
-    (each day is its own transaction, but the user asked for all of them).
-    """
+    """A line on stdout; once its reader hangs up (``| head``), the rest go nowhere and the
+    days asked for are still loaded: output piped away must not stop the work half way."""
     try:
         print(line, flush=True)
     except BrokenPipeError:

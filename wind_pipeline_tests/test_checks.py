@@ -14,11 +14,11 @@ from wind_pipeline.etl import arrays, audit
 from wind_pipeline.etl.calendar import to_utc_us
 from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.extract import raw_schema
-from wind_pipeline.etl.load import load
 from wind_pipeline.etl.pipeline import Selection
 from wind_pipeline.etl.transform import transform
 from wind_pipeline_tests.conftest import DAY, target_row_count
 from wind_pipeline_tests.dagster_support import resources
+from wind_pipeline_tests.loads import load
 from wind_pipeline_tests.reference import day_bounds
 
 KEY = DAY.isoformat()

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from wind_pipeline.etl import load as load_module
 from wind_pipeline.etl.db import create_engine
 from wind_pipeline.etl.errors import DatabaseError, InvalidInputError, TargetUnavailableError
-from wind_pipeline.etl.load import load, load_day, lock_keys
+from wind_pipeline.etl.load import load_day, lock_keys
 from wind_pipeline.etl.transform import transform
 from wind_pipeline_tests.conftest import DAY, target_row_count
+from wind_pipeline_tests.loads import load
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from wind_pipeline.etl import months
 from wind_pipeline.etl.errors import DatabaseError
-from wind_pipeline.etl.load import load
 from wind_pipeline.etl.transform import transform
 from wind_pipeline_tests.conftest import DAY
+from wind_pipeline_tests.loads import load
 from wind_pipeline_tests.reference import (
     assert_stats_equal,
     day_bounds,

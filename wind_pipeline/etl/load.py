@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from wind_pipeline.etl import arrays, db, months
-from wind_pipeline.etl.calendar import day_range, split_by_day
+from wind_pipeline.etl.calendar import day_range
 from wind_pipeline.etl.catalogue import Variable
 from wind_pipeline.etl.signal_rows import SignalRows, melt
 from wind_pipeline.etl.signals import signal_description, signal_name, signal_unit
@@ -72,27 +72,6 @@ def load_day(
                 conn.close()
     months.ensure_months(target, day, day)  # its own short transaction, before the day's
     return _load_day(target, day, stats, tuple(turbines), variables, hooks)
-
-
-def load(
-    target: db.RawConnectionSource, stats: pa.Table, variables: Mapping[str, Variable]
-) -> dict[date, int]:
-    """Replace, day by day, the rows of the (day, turbine)s found in ``stats``; rows per day.
-
-    For tables whose days and turbines are their own (tests, notebooks): the pipeline knows
-    its days and turbines and calls ``load_day``. Days already committed stay when a later one
-    fails.
-    """
-    written: dict[date, int] = {}
-    conn = db.connect(target)
-    try:
-        for day, part in split_by_day(stats):
-            turbines = arrays.names(part.column("turbine_id"))
-            written[day] = load_day(conn, day, part, turbines=turbines, variables=variables)
-    finally:
-        with contextlib.suppress(Exception):  # a dropped connection cannot be closed cleanly
-            conn.close()
-    return written
 
 
 def lock_keys(day: date, turbines: Sequence[str]) -> list[tuple[int, int]]:
