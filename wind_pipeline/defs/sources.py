@@ -19,6 +19,7 @@ import dagster as dg
 from wind_pipeline.defs.keys import GROUP, SCADA_READINGS
 from wind_pipeline.defs.partitions import daily_partitions
 from wind_pipeline.defs.resources import ConnectorApiResource
+from wind_pipeline.etl.reload import by_day
 from wind_pipeline.etl.sync import default_window
 from wind_pipeline.etl.versions import SourceDay, day_version
 
@@ -31,10 +32,10 @@ warnings.filterwarnings(
 
 def day_versions(rows: Iterable[SourceDay]) -> dict[str, str]:
     """Each day's version (``day_version``) by partition key, for the days with readings."""
-    by_day: dict[date, list[tuple[str, str]]] = {}
-    for row in rows:
-        by_day.setdefault(row.day, []).append((row.turbine, row.version))
-    return {day.isoformat(): day_version(pairs) for day, pairs in sorted(by_day.items())}
+    return {
+        day.isoformat(): day_version(versions.items())
+        for day, (versions, _) in sorted(by_day(rows).items())
+    }
 
 
 def partition_window(today: date) -> tuple[date, date] | None:

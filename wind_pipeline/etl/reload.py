@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from wind_pipeline.etl.catalogue import Catalogue, Variable, fetch_turbines, fetch_variables
+from wind_pipeline.etl.catalogue import (
+    Catalogue,
+    Variable,
+    fetch_turbines,
+    fetch_variables,
+    normalise_names,
+)
 from wind_pipeline.etl.errors import ApiRejectedError
 from wind_pipeline.etl.record import DayRecord, LoadedRecord, RecordKey, read_records
 from wind_pipeline.etl.rules import record_rules, reload_variables, rules_digest
@@ -129,7 +135,7 @@ def snapshot(
     digest needs only its variables. Each extra concurrent request cost the nothing-changed sync
     about 0.5x ``GET /days`` on a loaded machine (``/turbines``: 2.4-2.9x down to 1.8x).
     """
-    asked = None if turbines is None else names(turbines)
+    asked = None if turbines is None else list(normalise_names(turbines))
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="sync") as pool:
         described = pool.submit(fetch_variables, client)
         fleet = None if turbines is None else pool.submit(fetch_turbines, client)
@@ -151,13 +157,6 @@ def snapshot(
 def every_variable(catalogue: Catalogue) -> dict[str, Variable]:
     """Every variable the catalogue describes, derived ones (``yaw_error``) included."""
     return dict(catalogue.limits(catalogue.select_variables("all")))
-
-
-def names(turbines: str | Sequence[str]) -> list[str]:
-    """``"WTG01,WTG02"`` or a sequence, as a list of ids."""
-    if isinstance(turbines, str):
-        return [name.strip() for name in turbines.split(",") if name.strip()]
-    return list(turbines)
 
 
 def source_days(
