@@ -291,6 +291,35 @@ def test_signal_totals_read_back_exactly_the_turbines_asked(fleet, source_url, e
     assert totals["WTG02.power_count"] == (144, float(sum(counts)))
 
 
+def relation_loops(plan: dict, relation: str) -> list[int]:
+    """``Actual Loops`` of every scan of ``relation`` in an EXPLAIN (ANALYZE, FORMAT JSON) plan."""
+    here = [plan["Actual Loops"]] if plan.get("Relation Name") == relation else []
+    return here + [n for child in plan.get("Plans", []) for n in relation_loops(child, relation)]
+
+
+def test_a_day_past_the_months_statistics_is_read_back_without_a_scan_per_row(
+    fleet, source_url, engine
+):
+    """Analyzed after the first day, the second lies past the month's histogram (estimated at
+    one row): the read-back scans ``signal`` at most once per signal, not once per data row."""
+    from wind_pipeline.etl.target import TOTALS_SQL
+
+    second = DAY + timedelta(days=1)
+    load(engine, stats_of(source_url), LIMITS)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    load(engine, stats_of(source_url, day=second), LIMITS)
+    start, end = day_bounds(second)
+    asked = {"turbines": list(FLEET), "variables": list(VARIABLES), "start": start, "end": end}
+    signals = len(FLEET) * len(VARIABLES) * 6
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + TOTALS_SQL, asked)
+        plan = plan.scalar_one()[0]["Plan"]
+        assert len(conn.exec_driver_sql(TOTALS_SQL, asked).all()) == signals
+    # The plain join scanned signal 5,099 times here (once per data row of the day).
+    assert 0 < max(relation_loops(plan, "signal")) <= signals
+
+
 def test_stats_read_back_from_parquet_or_pandas_load_the_same(
     fleet, source_url, target_url, engine, tmp_path
 ):

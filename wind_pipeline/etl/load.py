@@ -91,10 +91,12 @@ _KEYS = (
 )
 # One round trip opens the day: UTC for the CSV's naive timestamps, the locks (sorted), the
 # delete of exactly these signals' rows of the day, and the ids of those that exist already.
+# The delete finds its rows by signal ids and time, both in the primary key's index condition,
+# whatever the month's statistics say (docs/pitfalls.md § PostgreSQL).
 _OPEN_DAY = [
     "SET LOCAL TimeZone = 'UTC'",
-    "DELETE FROM data d USING signal s JOIN " + _KEYS + " "
-    "WHERE d.signal_id = s.id AND d.timestamp >= %s AND d.timestamp < %s",
+    "DELETE FROM data WHERE signal_id = ANY(ARRAY(SELECT s.id FROM signal s JOIN " + _KEYS + "))"
+    " AND timestamp >= %s AND timestamp < %s",
     "SELECT s.turbine, s.variable, s.statistic, s.id FROM signal s JOIN " + _KEYS,
 ]
 _LOCK = "SELECT pg_advisory_xact_lock(%s, %s)"
