@@ -135,9 +135,9 @@ def copy_floor(target_url: str, day: date) -> Callable[[], None]:
         )
         out = io.BytesIO()
         cur.copy_expert(
-            f"COPY (SELECT timestamp AT TIME ZONE 'UTC', signal_id, value FROM data "
+            f"COPY (SELECT timestamp, signal_id, value FROM data "
             f"WHERE timestamp >= '{day}Z' AND timestamp < '{day + timedelta(days=1)}Z') "
-            "TO STDOUT WITH (FORMAT csv)",
+            "TO STDOUT WITH (FORMAT binary)",
             out,
         )
     conn.commit()
@@ -146,7 +146,7 @@ def copy_floor(target_url: str, day: date) -> Callable[[], None]:
 
     def run() -> None:
         with conn.cursor() as cur:
-            cur.execute("SET TimeZone = 'UTC'; TRUNCATE scratch")
+            cur.execute("TRUNCATE scratch")
             cur.copy_expert(copy, io.BytesIO(payload))
         conn.commit()
 

@@ -2,8 +2,9 @@
 
 Same run, same server, same keyed ``data`` table (primary key, foreign key to ``signal``): the
 floor is PostgreSQL ingesting the already-encoded rows with nothing else around them. Also
-measured: the hand-written binary encoder the load used to have, two days loaded at once on two
-connections, and the enforced foreign key of the previous schema.
+measured: the library way the load had before (pyarrow's CSV writer into a CSV COPY) against its
+binary COPY encoder, two days loaded at once on two connections, and the enforced foreign key of
+the previous schema.
 Run: ``.venv/bin/python benchmarks/bench_load.py``.
 """
 
@@ -73,20 +74,24 @@ def interleaved(rows: int, series: dict, rounds: int = RUNS) -> list[float]:
     return medians
 
 
-# The hand-written encoder the load used to have, kept here only to measure it against the CSV.
-_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
-_COPY_ROW = np.dtype(
-    [("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("id_len", ">i4"), ("id", ">i4"),
-     ("value_len", ">i4"), ("value", ">f8")]
-)  # fmt: skip
-BINARY_COPY = "COPY data (timestamp, signal_id, value) FROM STDIN WITH (FORMAT binary)"
+# The library way the load used before its binary encoder: pyarrow's CSV writer, a CSV COPY.
+CSV_COPY = "COPY data (timestamp, signal_id, value) FROM STDIN WITH (FORMAT csv)"
 
 
-def binary_payload(micros, signal, values) -> bytes:
-    rows = np.empty(len(micros), dtype=_COPY_ROW)
-    rows["fields"], rows["ts_len"], rows["id_len"], rows["value_len"] = 3, 8, 4, 8
-    rows["ts"], rows["id"], rows["value"] = micros - _PG_EPOCH_US, signal, values
-    return b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + rows.tobytes() + b"\xff\xff"
+def csv_payload(micros, signal, values) -> bytes:
+    """Naive whole seconds, read as UTC by the session's TimeZone (set where it is sent)."""
+    import pyarrow.csv as csv
+
+    table = pa.table(
+        {
+            "timestamp": pa.array(micros // 1_000_000).view(pa.timestamp("s")),
+            "signal_id": pa.array(signal),
+            "value": pa.array(values),
+        }
+    )
+    sink = pa.BufferOutputStream()
+    csv.write_csv(table, sink, csv.WriteOptions(include_header=False))
+    return sink.getvalue().to_pybytes()
 
 
 def main() -> None:
@@ -110,8 +115,8 @@ def main() -> None:
 
         conn = target.raw_connection()
         melted = _melted(load_module, conn, stats)
-        csv_payload = load_module._csv(*melted)
-        binary = binary_payload(*melted)
+        csv_rows = csv_payload(*melted)
+        binary = load_module.binary_rows(*melted)
 
         def sql(statement: str) -> None:
             with conn.cursor() as cur:
@@ -121,7 +126,7 @@ def main() -> None:
         def bare_copy(statement: str, payload: bytes):
             def run():
                 with conn.cursor() as cur:
-                    cur.execute("TRUNCATE data")
+                    cur.execute("SET TimeZone = 'UTC'; TRUNCATE data")
                     cur.copy_expert(statement, io.BytesIO(payload))
                 conn.commit()
 
@@ -136,12 +141,13 @@ def main() -> None:
                     return
                 real = load_module._copy
 
-                def binary_copy(cur, rows, signal_ids):
-                    payload = binary_payload(rows.micros, signal_ids[rows.key], rows.values)
-                    cur.copy_expert(BINARY_COPY, io.BytesIO(payload))
+                def csv_copy(cur, rows, signal_ids):
+                    cur.execute("SET LOCAL TimeZone = 'UTC'")
+                    payload = csv_payload(rows.micros, signal_ids[rows.key], rows.values)
+                    cur.copy_expert(CSV_COPY, io.BytesIO(payload))
                     return len(rows)
 
-                load_module._copy = binary_copy
+                load_module._copy = csv_copy
                 try:
                     loads.load(target, stats, limits)
                 finally:
@@ -173,22 +179,20 @@ def main() -> None:
         head = interleaved(
             rows,
             {
-                "floor: bare COPY FROM STDIN of the encoded CSV": bare_copy(
-                    load_module.COPY_SQL, csv_payload
+                "floor: bare COPY FROM STDIN of the encoded rows (binary)": bare_copy(
+                    load_module.COPY_SQL, binary
                 ),
-                "bare COPY FROM STDIN of the encoded binary": bare_copy(BINARY_COPY, binary),
-                "load() into an empty table (lock, signals, delete, CSV, COPY)": load(True),
+                "bare COPY FROM STDIN of the rows as CSV": bare_copy(CSV_COPY, csv_rows),
+                "load() into an empty table (lock, signals, delete, COPY)": load(True),
                 "load() replacing the same rows": load(False),
-                "load() replacing, hand-written binary encoder": load(False, "binary"),
+                "load() replacing, pyarrow CSV instead of binary": load(False, "csv"),
                 "load() replacing, two days at once on two connections": two_at_once,
             },
         )
-        floor, floor_binary, fresh, replace, binary_replace, parallel = head
-        encode_csv = statistics.median(
-            _seconds(lambda: load_module._csv(*melted)) for _ in range(RUNS)
-        )
+        floor, floor_csv, fresh, replace, csv_replace, parallel = head
+        encode_csv = statistics.median(_seconds(lambda: csv_payload(*melted)) for _ in range(RUNS))
         encode_binary = statistics.median(
-            _seconds(lambda: binary_payload(*melted)) for _ in range(RUNS)
+            _seconds(lambda: load_module.binary_rows(*melted)) for _ in range(RUNS)
         )
         print(f"  encoding alone: CSV {encode_csv:.3f} s, binary {encode_binary:.3f} s")
 
@@ -197,8 +201,8 @@ def main() -> None:
         floor_fk, replace_fk, parallel_fk = interleaved(
             rows,
             {
-                "bare COPY FROM STDIN of the encoded CSV": bare_copy(
-                    load_module.COPY_SQL, csv_payload
+                "bare COPY FROM STDIN of the encoded rows (binary)": bare_copy(
+                    load_module.COPY_SQL, binary
                 ),
                 "load() replacing the same rows": load(False),
                 "load() replacing, two days at once on two connections": two_at_once,
@@ -214,8 +218,8 @@ def main() -> None:
             "the bare COPY"
         )
         print(
-            f"  binary encoder over CSV: load {replace / binary_replace:.2f}x, bare COPY "
-            f"{floor / floor_binary:.2f}x (kept only if >= 2x)"
+            f"  binary encoder over pyarrow's CSV: load {csv_replace / replace:.2f}x, bare COPY "
+            f"{floor_csv / floor:.2f}x"
         )
         print(f"  two connections over one: {replace / parallel:.2f}x (kept only if >= 2x)")
         print(

@@ -41,6 +41,7 @@ from wind_pipeline.defs.provenance import (
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.defs.sources import SCADA_READINGS
 from wind_pipeline.etl import audit
+from wind_pipeline.etl.ahead import ahead
 from wind_pipeline.etl.errors import TransientError
 from wind_pipeline.etl.extract import BLOCK_READINGS
 from wind_pipeline.etl.pipeline import (
@@ -183,13 +184,15 @@ def raw_readings(
     results: list[dg.AssetCheckEvaluation] = []
 
     def days() -> Iterator[tuple[date, pa.Table]]:
-        blocks = extract_days(
-            client,
-            run_days,
-            selection,
-            allow_empty=config.allow_empty,
-            block_readings=config.block_readings,
-            empty_hint="or set allow_empty: true in the run config of raw_readings",
+        blocks = ahead(  # the next block fetched while this one is written
+            extract_days(
+                client,
+                run_days,
+                selection,
+                allow_empty=config.allow_empty,
+                block_readings=config.block_readings,
+                empty_hint="or set allow_empty: true in the run config of raw_readings",
+            )
         )
         while True:
             with terminal_errors_fail_once():
@@ -274,21 +277,28 @@ def signal_data(
     target_db: TargetDatabaseResource,
 ):
     engine = target_db.engine
+    run_id = context.run_id
     results: list[dg.AssetCheckEvaluation] = []
-    for day, stats in stored_days(partition_days(context), ten_minute_stats):
-        selection = selection_of(stats)
-        turbines, variables = selection.turbines, selection.variables
-        record = day_record(stats, day, selection, context.run_id)  # loaded_day, same transaction
-        with terminal_errors_fail_once():
-            rows = load_day(
-                engine,
-                day,
-                stats,
-                turbines=turbines,
-                variables=selection.limits,
-                within=None if record is None else record.write,
-            )
-            actual = checks.target_totals(engine, turbines, variables, day)
+
+    def loaded() -> Iterator[tuple[date, pa.Table, Selection, int, dict]]:
+        """Each day loaded and read back; ``ahead`` runs this a day ahead of the checks."""
+        for day, stats in stored_days(partition_days(context), ten_minute_stats):
+            selection = selection_of(stats)
+            turbines, variables = selection.turbines, selection.variables
+            record = day_record(stats, day, selection, run_id)  # loaded_day, same transaction
+            with terminal_errors_fail_once():
+                rows = load_day(
+                    engine,
+                    day,
+                    stats,
+                    turbines=turbines,
+                    variables=selection.limits,
+                    within=None if record is None else record.write,
+                )
+                actual = checks.target_totals(engine, turbines, variables, day)
+            yield day, stats, selection, rows, actual
+
+    for day, stats, selection, rows, actual in ahead(loaded()):
         metadata = {**signal_metadata(stats, selection, rows), **version_metadata(stats)}
         context.add_asset_metadata(metadata, partition_key=day.isoformat())
         results.append(checks.target_matches_stats(day, stats, actual))

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from wind_pipeline.etl import arrays
+from wind_pipeline.etl.ahead import ahead
 from wind_pipeline.etl.calendar import (
     DAY_US,
     MINUTES_PER_DAY,
@@ -189,9 +190,10 @@ def run_range(
         selection = select(client, variables, turbines)
     days = days_between(first, last)
     reports: list[DayReport] = []
-    for block in extract_days(
+    blocks = extract_days(
         client, days, selection, allow_empty=allow_empty, block_readings=block_readings
-    ):
+    )
+    for block in ahead(blocks):  # the next block fetched while this one is transformed and loaded
         began = time.perf_counter()
         stats = transform_days(block.raw, block.days, selection, qc=qc).stats
         share = block.seconds / len(block.days), (time.perf_counter() - began) / len(block.days)
