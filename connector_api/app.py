@@ -64,6 +64,12 @@ def _lifespan(settings: Settings):
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.pool = db.create_pool(settings.database_url)
+        app.state.stream_pool = db.create_pool(  # never waits: the slots bound the streams
+            settings.database_url,
+            application_name=db.STREAM_APPLICATION_NAME,
+            size=2,
+            overflow=max(0, settings.max_streams - 2),
+        )
         app.state.stream_slots = StreamSlots(
             settings.max_streams, wait=settings.stall_timeout_seconds
         )
@@ -77,6 +83,7 @@ def _lifespan(settings: Settings):
             yield
         finally:
             app.state.pool.dispose()
+            app.state.stream_pool.dispose()
 
     return lifespan
 

@@ -175,3 +175,30 @@ def test_beyond_the_stream_limit_a_download_is_told_to_retry(seed_source, source
         assert small.status_code == 200
         assert held == {"status": 200, "bytes": held["bytes"]} and held["bytes"] > 10_000_000
         assert len(httpx.get(base + LARGE, timeout=30).json()) == DAYS * 1440  # free again
+
+
+def test_a_stream_read_to_the_end_leaves_its_connection_for_the_next(api, source_url):
+    """Streams draw on a pool (a new ADBC connection reads the type catalogue, ~50 ms): two
+    downloads one after the other use one session, kept idle; a hung-up one's is closed."""
+
+    def stream_pids() -> list[int]:
+        with psycopg2.connect(db.libpq_url(source_url)) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND state = 'idle'",
+                (db.STREAM_APPLICATION_NAME,),
+            )
+            return [pid for (pid,) in cur.fetchall()]
+
+    with httpx.Client(base_url=api, timeout=60) as client:
+        assert len(client.get(LARGE).json()) == DAYS * 1440
+        first = stream_pids()
+        assert len(client.get(LARGE).json()) == DAYS * 1440
+        assert stream_pids() == first and len(first) == 1
+
+    sock = open_download(api)  # hangs up after the first bytes: that session is not kept
+    assert sock.recv(64).startswith(b"HTTP/1.1 200")
+    sock.close()
+    deadline = time.monotonic() + 5 * STALL_TIMEOUT
+    while time.monotonic() < deadline and stream_pids() != []:
+        time.sleep(0.2)
+    assert stream_pids() == []  # the pooled one served the hung-up stream and went with it

@@ -226,12 +226,8 @@ async def stream(
         )
     conn = reader = None
     try:
-        conn = await run_in_threadpool(
-            db.connect_reader,
-            state.settings.database_url,
-            application_name=db.STREAM_APPLICATION_NAME,
-        )
-        reader = db.RangeReader(conn, names, turbines, start, end, CHUNK_ROWS)
+        conn = await run_in_threadpool(state.stream_pool.connect)
+        reader = db.RangeReader(conn.dbapi_connection, names, turbines, start, end, CHUNK_ROWS)
         chunks = iter(reader)
         first = await run_in_threadpool(next, chunks, None)  # database errors: a 503 here
     except BaseException:
@@ -255,8 +251,12 @@ async def stream(
 
 
 def _close(reader: db.RangeReader | None, conn) -> None:
-    """Stop the stream's COPY and close its connection (the server ends the session)."""
+    """Stop the stream's COPY; its pooled connection goes back to the pool if the stream was
+    read to the end, and is closed otherwise (the server ends the session, whatever it did)."""
+    finished = reader is not None and reader.finished
     if reader is not None:
         reader.close()
     if conn is not None:
+        if not finished:
+            conn.invalidate()
         conn.close()
