@@ -280,25 +280,25 @@ def signal_data(
     run_id = context.run_id
     results: list[dg.AssetCheckEvaluation] = []
 
-    def loaded() -> Iterator[tuple[date, pa.Table, Selection, int, dict]]:
-        """Each day loaded and read back; ``ahead`` runs this a day ahead of the checks."""
+    def loaded() -> Iterator[tuple[date, pa.Table, Selection, int]]:
+        """Each day loaded; ``ahead`` loads the next day while this one is read back."""
         for day, stats in stored_days(partition_days(context), ten_minute_stats):
             selection = selection_of(stats)
-            turbines, variables = selection.turbines, selection.variables
             record = day_record(stats, day, selection, run_id)  # loaded_day, same transaction
             with terminal_errors_fail_once():
                 rows = load_day(
                     engine,
                     day,
                     stats,
-                    turbines=turbines,
+                    turbines=selection.turbines,
                     variables=selection.limits,
                     within=None if record is None else record.write,
                 )
-                actual = checks.target_totals(engine, turbines, variables, day)
-            yield day, stats, selection, rows, actual
+            yield day, stats, selection, rows
 
-    for day, stats, selection, rows, actual in ahead(loaded()):
+    for day, stats, selection, rows in ahead(loaded()):
+        with terminal_errors_fail_once():
+            actual = checks.target_totals(engine, selection.turbines, selection.variables, day)
         metadata = {**signal_metadata(stats, selection, rows), **version_metadata(stats)}
         context.add_asset_metadata(metadata, partition_key=day.isoformat())
         results.append(checks.target_matches_stats(day, stats, actual))

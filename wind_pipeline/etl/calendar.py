@@ -85,7 +85,7 @@ def split_by_day(table: pa.Table, column: str = "timestamp") -> Iterator[tuple[d
     """
     import numpy as np
 
-    from wind_pipeline.etl.arrays import to_numpy
+    from wind_pipeline.etl.arrays import from_numpy, to_numpy
 
     if table.num_rows == 0:
         return
@@ -100,4 +100,5 @@ def split_by_day(table: pa.Table, column: str = "timestamp") -> Iterator[tuple[d
     for offset in range(last - first + 1):
         lo, hi = bounds[offset], bounds[offset + 1]
         if hi > lo:
-            yield _EPOCH_DAY + timedelta(days=first + offset), table.take(order[lo:hi])
+            # An Arrow array: given numpy indices, pyarrow imports pandas (0.3 s, once a run).
+            yield _EPOCH_DAY + timedelta(days=first + offset), table.take(from_numpy(order[lo:hi]))
