@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 
 from connector_api import db, generator
 from connector_api.generator import VARIABLES, power_curve
-from connector_api.generator.seeding import one_ahead
 from connector_api.schema import KNOWN_VARIABLES
 from wind_pipeline_tests.conftest import DAY
 
@@ -217,19 +215,3 @@ def test_bad_ranges_are_refused():
         generator.resolve_range(DAY, 0, None)
     with pytest.raises(ValueError, match="must be after start"):
         generator.resolve_range(DAY, 10, DAY)
-
-
-def test_blocks_are_generated_one_ahead_and_errors_reach_the_writer():
-    def items():
-        yield from range(3)
-        raise RuntimeError("generation failed")
-
-    ahead = one_ahead(items())
-    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
-    with pytest.raises(RuntimeError, match="generation failed"):
-        next(ahead)
-
-    endless = one_ahead(iter(range(10**9)))
-    assert next(endless) == 0
-    endless.close()  # a writer that stops early (a database error) stops the producer too
-    assert not any(t.name == "seed-generate" for t in threading.enumerate())

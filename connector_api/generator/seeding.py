@@ -7,13 +7,10 @@ current COPY), so memory stays bounded however long the range and large the flee
 from __future__ import annotations
 
 import io
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TypeVar
 
 from connector_api import schema
 from connector_api.calendar import midnight
@@ -22,8 +19,7 @@ from connector_api.generator.farm import Turbine, farm
 from connector_api.generator.readings import generate_blocks
 from connector_api.generator.tables import COLUMNS, day_blocks, to_csv, write_faults_csv
 from connector_api.schema import TABLE, TURBINE_TABLE, ensure_schema
-
-T = TypeVar("T")
+from wind_pipeline.etl.ahead import ahead  # one helper for both: the next item made meanwhile
 
 _COLUMN_LIST = ", ".join(f'"{name}"' for name in COLUMNS)
 COPY_SQL = f"COPY {TABLE} ({_COLUMN_LIST}) FROM STDIN (FORMAT csv)"
@@ -97,7 +93,7 @@ def write(
                         start, end, seed=seed, turbines=turbines, faults=faults, ramp=ramp
                     )
                 )
-                for payload, count, log_rows in one_ahead(formatted):
+                for payload, count, log_rows in ahead(formatted):  # next block made meanwhile
                     cur.copy_expert(copy, io.BytesIO(payload), size=COPY_CHUNK)
                     generated += count
                     if faults_log is not None and log_rows is not None:
@@ -122,48 +118,6 @@ def write(
         seconds=time.perf_counter() - began,
         faults_logged=logged,
     )
-
-
-def one_ahead(items: Iterator[T]) -> Iterator[T]:
-    """``items`` produced in a thread, one ahead of the consumer.
-
-    The next block is generated and formatted (numpy and pyarrow release the GIL) while
-    PostgreSQL digests the current COPY, so the seed costs little more than the COPY itself.
-    """
-    handoff: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((True, item)):
-                    return
-            put((False, None))
-        except BaseException as error:  # handed to the consumer, raised there
-            put((False, error))
-
-    thread = threading.Thread(target=produce, name="seed-generate", daemon=True)
-    thread.start()
-    try:
-        while True:
-            more, item = handoff.get()
-            if not more:
-                if item is not None:
-                    raise item
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _prepare(
