@@ -9,6 +9,7 @@ with the very same ``dagster asset materialize -m <module>`` command.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -104,6 +105,17 @@ def stack(first_day: date, days: int, turbines: int = 1) -> Iterator[Stack]:
 
 def materialize_seconds(stack: Stack, module: str, *partition_args: str) -> float:
     """Wall time of one ``dagster asset materialize`` process, failing loudly if it fails."""
+    return materialize_steps(stack, module, *partition_args)[0]
+
+
+STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in ([\d.]+)(ms|s)')
+
+
+def materialize_steps(
+    stack: Stack, module: str, *partition_args: str
+) -> tuple[float, dict[str, float]]:
+    """Wall time of one ``dagster asset materialize`` process and each step's seconds, as
+    Dagster logged them (its STEP_SUCCESS events)."""
     command = [str(BIN / "dagster"), "asset", "materialize", "-m", module, "--select", "*"]
     began = time.perf_counter()
     result = subprocess.run(
@@ -112,7 +124,11 @@ def materialize_seconds(stack: Stack, module: str, *partition_args: str) -> floa
     seconds = time.perf_counter() - began
     if result.returncode != 0:
         sys.exit(f"{module} failed:\n{result.stderr[-4000:]}")
-    return seconds
+    steps = {
+        step: float(value) / (1000 if unit == "ms" else 1)
+        for step, value, unit in STEP_DONE.findall(result.stderr)
+    }
+    return seconds, steps
 
 
 def medians(
