@@ -79,7 +79,15 @@ def bare_copy_seconds(server, path: Path, turbines: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only (no year)")
-    sizes = QUICK if parser.parse_args().quick else SIZES
+    parser.add_argument(
+        "--size",
+        metavar="TURBINES,DAYS,REPEATS",
+        help="one size only, e.g. 1,365,3 (the README's turbine-year)",
+    )
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else SIZES
+    if args.size:
+        sizes = (tuple(int(part) for part in args.size.split(",")),)
     lines = []
     with tempfile.TemporaryDirectory(prefix="bseed") as folder:
         server = local_postgres.start_server(Path(folder) / "pg", delete_on_exit=True)

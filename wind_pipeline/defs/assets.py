@@ -4,10 +4,12 @@ A run covers one day or a range (a backfill is one range run, or runs of
 ``WIND_PIPELINE_BACKFILL_DAYS_PER_RUN`` days: ``defs/backfill.py``), and holds
 one bounded slice of it at a time. Each asset yields its ``Output`` as a *lazy* iterable of
 ``(day, pa.Table)``: Dagster hands it to the IO manager's ``handle_output`` at once, which writes
-each day's Parquet file as the iterable produces it, so the next day is fetched or computed only
-after the previous one is on disk. Per-day metadata (``add_asset_metadata(partition_key=…)``) is
-recorded while the days stream, and Dagster reads it only after ``handle_output`` returns, when it
-writes each day's materialization. After the ``Output`` the asset yields one check result per day.
+each day's Parquet file as the iterable produces it, so a day is computed only after the
+previous one is on disk; only waits overlap (``etl.ahead``): the next block is fetched while this
+one is written, the next day loaded while this one is read back. Per-day metadata
+(``add_asset_metadata(partition_key=…)``) is recorded while the days stream, and Dagster reads it
+only after ``handle_output`` returns, when it writes each day's materialization. After the
+``Output`` the asset yields one check result per day.
 
 The work is the ETL core's (``wind_pipeline.etl``); this module adds what Dagster needs:
 run configuration, retries, metadata and checks.
@@ -277,12 +279,12 @@ def signal_data(
     target_db: TargetDatabaseResource,
 ):
     engine = target_db.engine
-    run_id = context.run_id
+    run_id, run_days = context.run_id, partition_days(context)  # read here, not in the thread
     results: list[dg.AssetCheckEvaluation] = []
 
     def loaded() -> Iterator[tuple[date, pa.Table, Selection, int]]:
         """Each day loaded; ``ahead`` loads the next day while this one is read back."""
-        for day, stats in stored_days(partition_days(context), ten_minute_stats):
+        for day, stats in stored_days(run_days, ten_minute_stats):
             selection = selection_of(stats)
             record = day_record(stats, day, selection, run_id)  # loaded_day, same transaction
             with terminal_errors_fail_once():
@@ -304,6 +306,6 @@ def signal_data(
         results.append(checks.target_matches_stats(day, stats, actual))
     with terminal_errors_fail_once():
         in_default = checks.default_partition_rows(engine)
-    results.extend(checks.default_partition_empty(d, in_default) for d in partition_days(context))
+    results.extend(checks.default_partition_empty(d, in_default) for d in run_days)
     yield dg.MaterializeResult(metadata={"target": engine.url.render_as_string(hide_password=True)})
     yield from checks.check_events(context, results)
