@@ -58,3 +58,20 @@ def test_leaving_early_waits_for_the_item_in_the_making_and_closes_the_source():
     iterator.close()
     assert state == {"made": 2, "closed": True}  # item 1 made ahead, nothing more
     assert not [t for t in threading.enumerate() if t.name.startswith("ahead")]
+
+
+def test_between_runs_in_the_making_thread_before_each_item_after_the_first():
+    calls = []
+
+    def items():
+        for n in range(3):
+            calls.append(("make", n, threading.current_thread().name))
+            yield n
+
+    def between():
+        calls.append(("between", threading.current_thread().name))
+
+    assert list(ahead(items(), between=between)) == [0, 1, 2]
+    kinds = [call[0] for call in calls]
+    assert kinds == ["make", "between", "make", "between", "make", "between"]
+    assert {call[-1] for call in calls} == {calls[0][-1]} != {threading.current_thread().name}

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from wind_pipeline.defs import checks, directions
 from wind_pipeline.defs.backfill import backfill_policy
-from wind_pipeline.defs.io_managers import StoredDays
+from wind_pipeline.defs.io_managers import StoredDays, release_freed_memory
 from wind_pipeline.defs.keys import GROUP
 from wind_pipeline.defs.metadata import raw_metadata, signal_metadata, stats_metadata
 from wind_pipeline.defs.partitions import daily_partitions, partition_days
@@ -194,7 +194,8 @@ def raw_readings(
                 allow_empty=config.allow_empty,
                 block_readings=config.block_readings,
                 empty_hint="or set allow_empty: true in the run config of raw_readings",
-            )
+            ),
+            between=release_freed_memory,
         )
         while True:
             with terminal_errors_fail_once():
@@ -298,7 +299,7 @@ def signal_data(
                 )
             yield day, stats, selection, rows
 
-    for day, stats, selection, rows in ahead(loaded()):
+    for day, stats, selection, rows in ahead(loaded(), between=release_freed_memory):
         with terminal_errors_fail_once():
             actual = checks.target_totals(engine, selection.turbines, selection.variables, day)
         metadata = {**signal_metadata(stats, selection, rows), **version_metadata(stats)}

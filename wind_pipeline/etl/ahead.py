@@ -10,7 +10,7 @@ effects (days loaded) is the iterator's own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -18,19 +18,28 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def ahead(items: Iterable[T]) -> Iterator[T]:
+def ahead(items: Iterable[T], *, between: Callable[[], None] | None = None) -> Iterator[T]:
     """The items of ``items`` in order, the next one made while the caller handles this one.
 
     An exception raised making an item is raised here at that item, and nothing after it is
     made. Closing this iterator early (the caller's loop breaks or fails) waits for the item in
-    the making, then closes ``items``: no thread outlives the loop.
+    the making, then closes ``items``: no thread outlives the loop. ``between`` runs in the
+    making thread before each item after the first: pyarrow's allocator keeps the memory of an
+    item made there and freed by the caller for that thread, until that thread collects it
+    (measured: a 30-day run on S3 peaked 12-18 MB above a 2-day one without it, 4 MB with it).
     """
     source = iter(items)
+
+    def make(first: bool = False):
+        if between is not None and not first:
+            between()
+        return next(source, _DONE)
+
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ahead")
     try:
-        pending = pool.submit(next, source, _DONE)
+        pending = pool.submit(make, True)
         while (item := pending.result()) is not _DONE:
-            pending = pool.submit(next, source, _DONE)
+            pending = pool.submit(make)
             yield item
     finally:
         pool.shutdown(wait=True)
