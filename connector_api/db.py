@@ -304,6 +304,7 @@ class RangeReader:
         chunk_rows: int,
     ) -> None:
         self._variables, self._chunk_rows = variables, chunk_rows
+        self.finished = False  # read to the end: its connection can serve another stream
         self._cursor = conn.cursor()
         self._cursor.adbc_statement.set_options(
             **{StatementOptions.BATCH_SIZE_HINT_BYTES.value: str(BATCH_BYTES)}
@@ -320,9 +321,7 @@ class RangeReader:
             for offset in range(0, batch.num_rows, self._chunk_rows):
                 part = batch.slice(offset, self._chunk_rows)
                 yield _tidy(pa.Table.from_batches([part]), self._variables)
-        self.finished = True  # read to the end: its connection can serve another stream
-
-    finished = False
+        self.finished = True
 
     def close(self) -> None:
         """Stop the statement if it still runs (the server cancels it) and free the cursor."""

@@ -30,16 +30,16 @@ def ahead(items: Iterable[T], *, between: Callable[[], None] | None = None) -> I
     """
     source = iter(items)
 
-    def make(first: bool = False):
-        if between is not None and not first:
+    def following():
+        if between is not None:
             between()
         return next(source, _DONE)
 
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ahead")
     try:
-        pending = pool.submit(make, True)
+        pending = pool.submit(next, source, _DONE)
         while (item := pending.result()) is not _DONE:
-            pending = pool.submit(make)
+            pending = pool.submit(following)
             yield item
     finally:
         pool.shutdown(wait=True)

@@ -90,9 +90,8 @@ _KEYS = (
     "USING (turbine, variable, statistic)"
 )
 # One round trip opens the day: the locks (sorted), the delete of exactly these signals' rows of
-# the day, and the ids of those that exist already.
-# The delete finds its rows by signal ids and time, both in the primary key's index condition,
-# whatever the month's statistics say (docs/pitfalls.md § PostgreSQL).
+# the day (found by signal ids and time, both in the primary key's index condition, whatever the
+# month's statistics say: docs/pitfalls.md § PostgreSQL), and the ids of those that exist already.
 _OPEN_DAY = [
     "DELETE FROM data WHERE signal_id = ANY(ARRAY(SELECT s.id FROM signal s JOIN " + _KEYS + "))"
     " AND timestamp >= %s AND timestamp < %s",
