@@ -6,10 +6,10 @@ one bounded slice of it at a time. Each asset yields its ``Output`` as a *lazy* 
 ``(day, pa.Table)``: Dagster hands it to the IO manager's ``handle_output`` at once, which writes
 each day's Parquet file as the iterable produces it, so a day is computed only after the
 previous one is on disk; only waits overlap (``etl.ahead``): the next block is fetched while this
-one is written, the next day loaded while this one is read back. Per-day metadata
-(``add_asset_metadata(partition_key=…)``) is recorded while the days stream, and Dagster reads it
-only after ``handle_output`` returns, when it writes each day's materialization. After the
-``Output`` the asset yields one check result per day.
+one is written, and two days load at once (the next one while this one is read back). Per-day
+metadata (``add_asset_metadata(partition_key=…)``) is recorded while the days stream, and Dagster
+reads it only after ``handle_output`` returns, when it writes each day's materialization. After
+the ``Output`` the asset yields one check result per day.
 
 The work is the ETL core's (``wind_pipeline.etl``); this module adds what Dagster needs:
 run configuration, retries, metadata and checks.
@@ -26,7 +26,7 @@ from pydantic import Field
 
 from wind_pipeline.defs import checks, directions
 from wind_pipeline.defs.backfill import backfill_policy
-from wind_pipeline.defs.io_managers import StoredDays, release_freed_memory
+from wind_pipeline.defs.io_managers import StoredDays
 from wind_pipeline.defs.keys import GROUP
 from wind_pipeline.defs.metadata import raw_metadata, signal_metadata, stats_metadata
 from wind_pipeline.defs.partitions import daily_partitions, partition_days
@@ -43,9 +43,11 @@ from wind_pipeline.defs.provenance import (
 from wind_pipeline.defs.resources import ConnectorApiResource, TargetDatabaseResource
 from wind_pipeline.defs.sources import SCADA_READINGS
 from wind_pipeline.etl import audit
-from wind_pipeline.etl.ahead import ahead
+from wind_pipeline.etl.ahead import ahead, at_once
+from wind_pipeline.etl.arrays import release_freed_memory
 from wind_pipeline.etl.errors import TransientError
 from wind_pipeline.etl.extract import BLOCK_READINGS
+from wind_pipeline.etl.load import DAYS_AT_ONCE
 from wind_pipeline.etl.pipeline import (
     Selection,
     extract_days,
@@ -283,23 +285,25 @@ def signal_data(
     run_id, run_days = context.run_id, partition_days(context)  # read here, not in the thread
     results: list[dg.AssetCheckEvaluation] = []
 
-    def loaded() -> Iterator[tuple[date, pa.Table, Selection, int]]:
-        """Each day loaded; ``ahead`` loads the next day while this one is read back."""
-        for day, stats in stored_days(run_days, ten_minute_stats):
-            selection = selection_of(stats)
-            record = day_record(stats, day, selection, run_id)  # loaded_day, same transaction
-            with terminal_errors_fail_once():
-                rows = load_day(
-                    engine,
-                    day,
-                    stats,
-                    turbines=selection.turbines,
-                    variables=selection.limits,
-                    within=None if record is None else record.write,
-                )
-            yield day, stats, selection, rows
+    def load(stored: tuple[date, pa.Table]) -> tuple[date, pa.Table, Selection, int]:
+        day, stats = stored
+        selection = selection_of(stats)
+        record = day_record(stats, day, selection, run_id)  # loaded_day, same transaction
+        with terminal_errors_fail_once():
+            rows = load_day(
+                engine,
+                day,
+                stats,
+                turbines=selection.turbines,
+                variables=selection.limits,
+                within=None if record is None else record.write,
+            )
+        return day, stats, selection, rows
 
-    for day, stats, selection, rows in ahead(loaded(), between=release_freed_memory):
+    # Two days load at once while this thread waits; the next one while it reads a day back.
+    days = stored_days(run_days, ten_minute_stats)
+    loaded = at_once(load, days, calls=DAYS_AT_ONCE, between=release_freed_memory)
+    for day, stats, selection, rows in loaded:
         with terminal_errors_fail_once():
             actual = checks.target_totals(engine, selection.turbines, selection.variables, day)
         metadata = {**signal_metadata(stats, selection, rows), **version_metadata(stats)}

@@ -8,7 +8,8 @@ not, so the core uses these small helpers and nothing decodes Arrow buffers by h
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ctypes
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -89,3 +90,30 @@ def names(column: pa.ChunkedArray | pa.Array) -> tuple[str, ...]:
     if not pa.types.is_dictionary(column.type):
         column = column.dictionary_encode()
     return tuple(str(name) for name in column.dictionary.to_pylist())
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS, Windows)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Hand the pages of a finished day back to the OS.
+
+    pyarrow's allocator (mimalloc here) keeps freed pages for reuse, so a run's resident memory
+    crept up with the range although its live data did not (measured: a 30-day range of 10
+    turbines peaked 23 MB above a 2-day one). The system allocator instead fragmented: a year of
+    one turbine peaked at 910 MB against 281 MB. Releasing after each day keeps both flat. The
+    C library's malloc (numpy, psycopg2) likewise keeps what a thread freed in that thread's
+    arena: with two threads loading days, a 30-day range of 25 turbines peaked 15-25 MB above a
+    2-day one, and -1 to +1 MB with ``malloc_trim`` (wind_pipeline_tests/test_dagster_memory.py).
+    """
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
