@@ -108,7 +108,8 @@ def materialize_seconds(stack: Stack, module: str, *partition_args: str) -> floa
     return materialize_steps(stack, module, *partition_args)[0]
 
 
-STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in ([\d.]+)(ms|s)')
+# Dagster's durations: 533ms, 5.6s, 4m52s (format_duration).
+STEP_DONE = re.compile(r'Finished execution of step "(\w+)" in (?:(\d+)m)?([\d.]+)(ms|s)')
 
 
 def materialize_steps(
@@ -125,8 +126,8 @@ def materialize_steps(
     if result.returncode != 0:
         sys.exit(f"{module} failed:\n{result.stderr[-4000:]}")
     steps = {
-        step: float(value) / (1000 if unit == "ms" else 1)
-        for step, value, unit in STEP_DONE.findall(result.stderr)
+        step: 60 * int(minutes or 0) + float(value) / (1000 if unit == "ms" else 1)
+        for step, minutes, value, unit in STEP_DONE.findall(result.stderr)
     }
     return seconds, steps
 

@@ -56,7 +56,9 @@ def test_a_long_range_run_stays_within_a_quarter_of_its_data_above_a_short_one(
         assert measured.returncode == 0, measured.stderr[-3000:]
         return measured.peak_rss
 
-    short = run(2)
+    # The higher of two short runs: identical runs' peaks differ by up to ~8 MB (when the
+    # allocators hand pages back), and one low baseline would fail a long run on noise alone.
+    short = max(run(2), run(2))
     long = run(DAYS)
     allowance = whole_bytes(storage) // 4
 

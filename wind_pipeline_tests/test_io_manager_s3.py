@@ -252,7 +252,9 @@ def test_a_long_range_on_s3_stays_within_a_quarter_of_its_data_above_a_short_one
         assert measured.returncode == 0, measured.stderr[-3000:]
         return measured.peak_rss
 
-    short = run(2)
+    # The higher of two short runs: identical runs' peaks differ by up to ~8 MB (when the
+    # allocators hand pages back), and one low baseline would fail a long run on noise alone.
+    short = max(run(2), run(2))
     long = run(DAYS)
     root = base_path(f"s3://{s3_server.bucket}/{prefix}", env)
     objects = listed(s3_server, prefix)
