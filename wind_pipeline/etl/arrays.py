@@ -112,7 +112,8 @@ def release_freed_memory() -> None:
     one turbine peaked at 910 MB against 281 MB. Releasing after each day keeps both flat. The
     C library's malloc (numpy, psycopg2) likewise keeps what a thread freed in that thread's
     arena: with two threads loading days, a 30-day range of 25 turbines peaked 15-25 MB above a
-    2-day one, and -1 to +1 MB with ``malloc_trim`` (wind_pipeline_tests/test_dagster_memory.py).
+    2-day one; with ``malloc_trim`` its peak fell by about 15 MB, to within the noise of the
+    2-day one (wind_pipeline_tests/test_dagster_memory.py; docs/pitfalls.md § Memory).
     """
     pa.default_memory_pool().release_unused()
     if _MALLOC_TRIM is not None:
