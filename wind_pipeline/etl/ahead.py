@@ -47,10 +47,7 @@ def ahead(items: Iterable[T], *, between: Callable[[], None] | None = None) -> I
             pending = pool.submit(following)
             yield item
     finally:
-        pool.shutdown(wait=True)
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
+        _finish(pool, source)
 
 
 def at_once(
@@ -98,7 +95,12 @@ def at_once(
     finally:
         for future in pending:
             future.cancel()
-        pool.shutdown(wait=True)
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
+        _finish(pool, source)
+
+
+def _finish(pool: ThreadPoolExecutor, source: Iterator[object]) -> None:
+    """Wait for the work in the making, then close the source: no thread outlives the loop."""
+    pool.shutdown(wait=True)
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
